@@ -1,0 +1,1 @@
+"""Content-addressed weights and code snapshots: written atomically, verified before use."""

@@ -1,0 +1,73 @@
+"""`mlops-tui deployments`: what serves now, and the history of how it got there."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlops_tui.cli import context
+from mlops_tui.cli.documents import event_doc
+from mlops_tui.cli.output import JsonOption, LimitOption, emit
+
+app = typer.Typer(help="Active versions, champions and their history.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_command(as_json: JsonOption = False) -> None:
+    """Each serving target's active version and each regime's champion.
+
+    Example: mlops-tui deployments list --json
+    """
+    from mlops_tui.services.deployments import serving_state
+
+    state = serving_state(context.workspace())
+    document = {
+        "targets": {t: event_doc(e) for t, e in sorted(state.active.items())},
+        "champions": {r: event_doc(e) for r, e in sorted(state.champions.items())},
+    }
+
+    def human(console) -> None:
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for column in ("role", "subject", "version", "since", "by", "pinned"):
+            table.add_column(column)
+        for label, events in (("target", state.active), ("champion", state.champions)):
+            for subject, event in sorted(events.items()):
+                table.add_row(label, subject, f"v{event.to_version}",
+                              f"{event.at:%Y-%m-%d %H:%M}", event.actor,
+                              "pinned" if event.pinned else "-")
+        console.print(table if state.active or state.champions else "nothing deployed yet")
+
+    emit(as_json, document, human)
+
+
+@app.command("history")
+def history_command(
+    target: Annotated[str | None, typer.Option(help="Only this serving target.")] = None,
+    regime: Annotated[str | None, typer.Option(help="Only this regime's champions.")] = None,
+    limit: LimitOption = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """Deployment events, newest first (append-only: a rollback is a new event).
+
+    Example: mlops-tui deployments history --target production --json
+    """
+    from mlops_tui.services.deployments import history
+
+    events = history(context.workspace(), target=target, regime=regime, limit=limit or None)
+
+    def human(console) -> None:
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for column in ("#", "at", "kind", "subject", "change", "action", "actor", "reason"):
+            table.add_column(column)
+        for e in events:
+            change = f"{'v' + str(e.from_version) if e.from_version else '-'} -> v{e.to_version}"
+            table.add_row(str(e.seq), f"{e.at:%Y-%m-%d %H:%M:%S}", e.kind.value, e.subject,
+                          change, e.action, e.actor, e.reason)
+        console.print(table if events else "no deployment events")
+
+    emit(as_json, {"events": [event_doc(e) for e in events]}, human)

@@ -1,0 +1,78 @@
+"""`mlops-tui env`: capture and diff environments (Level 0)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops_tui.cli import context
+from mlops_tui.cli.documents import diff_doc, env_doc
+from mlops_tui.cli.output import JsonOption, emit
+
+app = typer.Typer(help="Environment snapshots and diffs.", no_args_is_help=True)
+
+SYMBOLS = {"compatible": "✓", "risky": "!", "incompatible": "✗"}
+
+
+@app.command("capture")
+def capture_command(
+    requirements: Annotated[Path | None, typer.Option(
+        "--requirements", "-r", help="Read exact pins from a requirements/lock file instead.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Capture this interpreter's environment (Python, platform, every distribution).
+
+    Example: mlops-tui env capture --json > host-env.json
+    """
+    from mlops_tui.services.environments import capture_host, env_from_requirements
+
+    env = env_from_requirements(requirements) if requirements else capture_host()
+
+    def human(console) -> None:
+        console.print(f"{env.source}: {env.summary()} on {env.platform or '-'}  "
+                      f"hash {env.hash[:12]}")
+        for name, version in sorted(env.packages.items()):
+            console.print(f"  {name}=={version}")
+
+    emit(as_json, env_doc(env), human)
+
+
+@app.command("diff")
+def diff_command(
+    left: Annotated[str, typer.Argument(help="A version id (v12), 'host', or a requirements file.")],
+    right: Annotated[str, typer.Argument(help="A version id (v12), 'host', or a requirements file.")],
+    show_all: Annotated[bool, typer.Option("--all", help="Also list compatible changes.")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Diff two environments and give the verdict: compatible, risky or incompatible.
+
+    Example: mlops-tui env diff v12 host        (will v12 load on this host?)
+    Example: mlops-tui env diff v3 v12 --json
+    """
+    from mlops_tui.services.environments import diff
+
+    result = diff(context.workspace(), left, right)
+
+    def human(console) -> None:
+        from rich.table import Table
+
+        verdict = result.verdict.label
+        console.print(f"{result.left} -> {result.right}: {SYMBOLS[verdict]} {verdict.upper()}"
+                      f"  ({len(result.changes)} package changes, {result.identical} identical)")
+        for reason in result.reasons:
+            console.print(f"  because {reason}")
+        table = Table(box=None, header_style="bold")
+        for column in ("", "package", result.left, result.right, "change", "verdict"):
+            table.add_column(column)
+        for change in result.all_changes:
+            if not show_all and change.verdict.label == "compatible":
+                continue
+            table.add_row(SYMBOLS[change.verdict.label], change.name + (" *" if change.needed else ""),
+                          change.old or "-", change.new or "-", change.label, change.verdict.label)
+        if result.all_changes:
+            console.print(table)
+            console.print("* needed by the model's artifact")
+
+    emit(as_json, diff_doc(result), human)

@@ -1,0 +1,213 @@
+"""Entry point: `mlops-tui` opens the dashboard; `mlops-tui NOUN VERB` scripts it.
+
+Errors become one line on stderr (and one JSON document on stdout with --json) and the
+exit code of DESIGN.md §8; tracebacks only with MLOPS_TUI_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from mlops_tui import __version__
+from mlops_tui.cli import context, deployments_cmd, env_cmd, models_cmd, store_cmd
+from mlops_tui.cli.documents import audit_doc, event_doc
+from mlops_tui.cli.output import JsonOption, LimitOption, emit, info, report_error
+from mlops_tui.core.errors import ExitCode, MlopsError, UsageError
+
+app = typer.Typer(
+    name="mlops-tui",
+    help="Operate machine-learning model lifecycles from a terminal. "
+    "Without a command, opens the dashboard on the workspace.",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(models_cmd.app, name="models")
+app.add_typer(env_cmd.app, name="env")
+app.add_typer(deployments_cmd.app, name="deployments")
+app.add_typer(store_cmd.app, name="store")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mlops-tui {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    ctx: typer.Context,
+    workspace: Annotated[str | None, typer.Option(
+        "--workspace", "-w", help="Workspace directory (default: $MLOPS_TUI_WORKSPACE or the "
+        "current directory).", show_default=False)] = None,
+    readonly: Annotated[bool, typer.Option(
+        "--readonly", help="Dashboard only: no actions, nothing written.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """Example: mlops-tui --workspace ./plant-a        (opens the dashboard)"""
+    context.STATE.workspace_option = workspace
+    if ctx.invoked_subcommand is None:
+        from mlops_tui.tui.launch import launch
+
+        launch(context.workspace(), readonly=readonly)
+
+
+@app.command("init")
+def init_command(
+    directory: Annotated[Path | None, typer.Argument(
+        help="Where to create the workspace (default: the workspace option or current dir).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a workspace: mlops.toml, the store, and its folders.
+
+    Example: mlops-tui init ./plant-a && $EDITOR ./plant-a/mlops.toml
+    """
+    from mlops_tui.services.workspace import init_workspace
+
+    ws = init_workspace(directory or context.STATE.workspace_option)
+    emit(as_json, {"workspace": str(ws.root), "config": str(ws.config_path),
+                   "store": str(ws.store_path)},
+         lambda c: c.print(f"workspace created in {ws.root}\n"
+                           f"next: edit {ws.config_path.name} (data contract, pipeline, runner)"))
+
+
+@app.command("lineage")
+def lineage_command(
+    version: Annotated[str, typer.Argument(help="Version id, e.g. v12.")],
+    dot: Annotated[bool, typer.Option("--dot", help="Print Graphviz source.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """A version's lineage: code, weights, environment, data, image, job and ancestors.
+
+    Example: mlops-tui lineage v12 --dot | dot -Tsvg > v12.svg
+    """
+    from mlops_tui.core.lineage import to_dot, to_text_lines
+    from mlops_tui.services.lineage import lineage
+
+    if dot and as_json:
+        raise UsageError("choose --dot or --json, not both")
+    root = lineage(context.workspace(), version)
+    if dot:
+        sys.stdout.write(to_dot(root))
+        return
+    emit(as_json, root.to_dict(),
+         lambda c: [c.print(line, markup=False) for line in to_text_lines(root)])
+
+
+@app.command("audit")
+def audit_command(
+    since: Annotated[datetime | None, typer.Option(
+        help="Only entries at or after this UTC time, e.g. 2026-01-31 or 2026-01-31T08:00.")] = None,
+    limit: LimitOption = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """The audit log: who did what, when and why, newest first.
+
+    Example: mlops-tui audit --since 2026-01-31 --json
+    """
+    from mlops_tui.services.deployments import audit_log
+
+    entries = audit_log(context.workspace(), since=since, limit=limit or None)
+
+    def human(console) -> None:
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for column in ("#", "at", "actor", "action", "subject", "detail"):
+            table.add_column(column)
+        for entry in entries:
+            detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
+            table.add_row(str(entry.seq), f"{entry.at:%Y-%m-%d %H:%M:%S}", entry.actor,
+                          entry.action, entry.subject, detail[:80])
+        console.print(table if entries else "no audit entries")
+
+    emit(as_json, {"entries": [audit_doc(e) for e in entries]}, human)
+
+
+@app.command("status")
+def status_command(as_json: JsonOption = False) -> None:
+    """The overview: serving targets, champions, versions per regime, unfinished jobs.
+
+    Example: mlops-tui status --json | jq .active
+    """
+    from mlops_tui.services.status import status
+
+    s = status(context.workspace())
+    document = {
+        "workspace": s.workspace, "store_id": s.store_id, "schema_version": s.schema_version,
+        "runner": s.runner, "counts": s.counts, "regimes": s.regimes,
+        "versions_by_regime": s.versions_by_regime,
+        "active": {t: event_doc(e) for t, e in sorted(s.active.items())},
+        "champions": {r: event_doc(e) for r, e in sorted(s.champions.items())},
+        "unfinished_jobs": [{"id": j[0], "regime": j[1], "runner": j[2], "state": j[3]}
+                            for j in s.unfinished_jobs],
+    }
+
+    def human(console) -> None:
+        console.print(f"workspace {s.workspace}  (schema {s.schema_version}, runner {s.runner})")
+        console.print(f"{s.counts['model_versions']} versions in {len(s.regimes)} regimes, "
+                      f"{s.counts['deployment_events']} deployment events")
+        for target, event in sorted(s.active.items()):
+            console.print(f"target {target}: v{event.to_version} since {event.at:%Y-%m-%d %H:%M}"
+                          + ("  [pinned]" if event.pinned else ""), markup=False)
+        for regime in s.regimes:
+            champion = s.champions.get(regime)
+            console.print(f"regime {regime}: champion "
+                          f"{'v' + str(champion.to_version) if champion else 'none'}, "
+                          f"{s.versions_by_regime.get(regime, 0)} versions")
+        for job_id, regime, runner, state in s.unfinished_jobs:
+            console.print(f"job {job_id[:8]} {regime} {runner}: {state}")
+
+    emit(as_json, document, human)
+
+
+def _on_sigterm(signum, frame) -> None:  # noqa: ARG001
+    raise SystemExit(int(ExitCode.SIGTERM))
+
+
+def run() -> None:
+    """Console-script entry: map every failure to its documented exit code."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    as_json = "--json" in sys.argv[1:]
+    debug = os.environ.get("MLOPS_TUI_DEBUG") == "1"
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(int(ExitCode.SIGINT))
+    except click.ClickException as error:
+        if as_json:
+            report_error(error, ExitCode.USAGE, "usage", True)
+        else:
+            error.show()
+        sys.exit(int(ExitCode.USAGE))
+    except MlopsError as error:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        report_error(error, error.code, error.kind, as_json)
+        sys.exit(int(error.code))
+    except KeyboardInterrupt:
+        info("interrupted")
+        sys.exit(int(ExitCode.SIGINT))
+    except Exception as error:  # noqa: BLE001 - the last line of defence
+        if debug:
+            raise
+        report_error(error, ExitCode.INTERNAL, "internal", as_json)
+        info("set MLOPS_TUI_DEBUG=1 for a traceback")
+        sys.exit(int(ExitCode.INTERNAL))
+
+
+if __name__ == "__main__":
+    run()

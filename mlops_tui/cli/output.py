@@ -1,0 +1,98 @@
+"""The output sink. stdout is data (exactly one JSON document with --json); everything
+for humans (messages, progress, errors) goes to stderr."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlops_tui.core.errors import MlopsError
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")
+]
+LimitOption = Annotated[
+    int, typer.Option("--limit", min=0, help="At most this many rows (0: all).")
+]
+
+
+def jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(jsonable(document), indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
+
+
+def _stdout_console():
+    from rich.console import Console
+
+    return Console(highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
+
+
+def emit(as_json: bool, document: Any, human: Callable[[Any], None]) -> None:
+    """Print `document` as JSON, or call `human(console)` to render it for people."""
+    if as_json:
+        print_json(document)
+    else:
+        human(_stdout_console())
+
+
+def info(message: str) -> None:
+    """A human message on stderr (never mixed into data)."""
+    _stderr_console().print(message, markup=False)
+
+
+def error_document(error: MlopsError | Exception, code: int, kind: str) -> dict:
+    message = error.message if isinstance(error, MlopsError) else str(error)
+    document: dict[str, Any] = {"code": int(code), "kind": kind, "message": message}
+    if isinstance(error, MlopsError) and error.detail:
+        document["detail"] = jsonable(error.detail)
+    return {"error": document}
+
+
+def report_error(error: Exception, code: int, kind: str, as_json: bool) -> None:
+    message = error.message if isinstance(error, MlopsError) else str(error)
+    if as_json:
+        print_json(error_document(error, code, kind))
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+
+
+@contextmanager
+def progress(message: str, quiet: bool):
+    """A spinner on stderr for long work when a person is watching."""
+    if quiet or not sys.stderr.isatty():
+        yield
+        return
+    with _stderr_console().status(message):
+        yield

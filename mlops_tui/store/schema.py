@@ -1,0 +1,143 @@
+"""Versioned schema. Each migration is a list of single statements (one per execute)."""
+
+from __future__ import annotations
+
+SCHEMA_V1: list[str] = [
+    "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+    """CREATE TABLE regimes (
+        name VARCHAR PRIMARY KEY,
+        description VARCHAR NOT NULL DEFAULT '',
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE data_snapshots (
+        fingerprint VARCHAR PRIMARY KEY,
+        kind VARCHAR NOT NULL,
+        rows BIGINT NOT NULL,
+        regime VARCHAR,
+        time_min TIMESTAMP,
+        time_max TIMESTAMP,
+        path VARCHAR,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE profiles (
+        id INTEGER PRIMARY KEY,
+        snapshot VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        profile VARCHAR NOT NULL
+    )""",
+    """CREATE TABLE env_snapshots (
+        hash VARCHAR PRIMARY KEY,
+        python_version VARCHAR NOT NULL,
+        implementation VARCHAR NOT NULL,
+        platform VARCHAR NOT NULL,
+        packages VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        captured_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE code_snapshots (
+        hash VARCHAR PRIMARY KEY,
+        manifest VARCHAR NOT NULL,
+        git_commit VARCHAR,
+        git_dirty BOOLEAN,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE model_versions (
+        number INTEGER PRIMARY KEY,
+        regime VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        artifact_sha256 VARCHAR NOT NULL,
+        artifact_size BIGINT NOT NULL,
+        artifact_path VARCHAR NOT NULL,
+        artifact_format VARCHAR NOT NULL,
+        env_hash VARCHAR NOT NULL,
+        code_hash VARCHAR NOT NULL,
+        train_snapshot VARCHAR,
+        holdout_snapshot VARCHAR,
+        metrics VARCHAR NOT NULL,
+        parent INTEGER,
+        trigger VARCHAR NOT NULL,
+        runner VARCHAR NOT NULL,
+        image VARCHAR,
+        job_id VARCHAR,
+        required_packages VARCHAR NOT NULL,
+        note VARCHAR NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX model_versions_regime ON model_versions (regime)",
+    """CREATE TABLE lineage_edges (
+        child VARCHAR NOT NULL,
+        parent VARCHAR NOT NULL,
+        relation VARCHAR NOT NULL
+    )""",
+    "CREATE INDEX lineage_edges_child ON lineage_edges (child)",
+    """CREATE TABLE deployment_events (
+        seq INTEGER PRIMARY KEY,
+        kind VARCHAR NOT NULL,
+        subject VARCHAR NOT NULL,
+        from_version INTEGER,
+        to_version INTEGER NOT NULL,
+        action VARCHAR NOT NULL,
+        actor VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        occurred_at TIMESTAMP NOT NULL,
+        pinned BOOLEAN NOT NULL DEFAULT false,
+        detail VARCHAR NOT NULL DEFAULT '{}'
+    )""",
+    """CREATE VIEW current_deployments AS
+        SELECT * FROM deployment_events
+        QUALIFY row_number() OVER (PARTITION BY kind, subject ORDER BY seq DESC) = 1""",
+    """CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        occurred_at TIMESTAMP NOT NULL,
+        actor VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        subject VARCHAR NOT NULL,
+        detail VARCHAR NOT NULL DEFAULT '{}',
+        event_seq INTEGER
+    )""",
+    """CREATE TABLE jobs (
+        id VARCHAR PRIMARY KEY,
+        regime VARCHAR NOT NULL,
+        runner VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        spec VARCHAR NOT NULL
+    )""",
+    """CREATE TABLE job_events (
+        seq INTEGER PRIMARY KEY,
+        job_id VARCHAR NOT NULL,
+        state VARCHAR NOT NULL,
+        occurred_at TIMESTAMP NOT NULL,
+        reason VARCHAR NOT NULL DEFAULT '',
+        detail VARCHAR NOT NULL DEFAULT '{}'
+    )""",
+    """CREATE VIEW current_jobs AS
+        SELECT j.*, e.state, e.occurred_at AS state_at, e.reason
+        FROM jobs j JOIN job_events e ON e.job_id = j.id
+        QUALIFY row_number() OVER (PARTITION BY j.id ORDER BY e.seq DESC) = 1""",
+    """CREATE TABLE drift_results (
+        run_id VARCHAR NOT NULL,
+        regime VARCHAR,
+        window_start TIMESTAMP NOT NULL,
+        window_end TIMESTAMP NOT NULL,
+        feature VARCHAR NOT NULL,
+        test VARCHAR NOT NULL,
+        statistic DOUBLE,
+        threshold DOUBLE,
+        verdict VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL DEFAULT '',
+        computed_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE decisions (
+        seq INTEGER PRIMARY KEY,
+        occurred_at TIMESTAMP NOT NULL,
+        regime VARCHAR,
+        window_start TIMESTAMP,
+        action VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        numbers VARCHAR NOT NULL DEFAULT '{}',
+        job_id VARCHAR
+    )""",
+]
+
+# Migrations by the version they produce. A new store runs all of them in order.
+MIGRATIONS: dict[int, list[str]] = {1: SCHEMA_V1}
+CURRENT_SCHEMA = max(MIGRATIONS)

@@ -1,0 +1,1 @@
+"""Code that runs inside a training job. Standard library only, plus the pipeline's deps."""

@@ -1,0 +1,1 @@
+"""The Textual dashboard. Store and Docker work happens only in workers."""
