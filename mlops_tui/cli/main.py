@@ -17,7 +17,7 @@ import click
 import typer
 
 from mlops_tui import __version__
-from mlops_tui.cli import context, deployments_cmd, env_cmd, models_cmd, store_cmd
+from mlops_tui.cli import context, data_cmd, deployments_cmd, env_cmd, jobs_cmd, models_cmd, store_cmd
 from mlops_tui.cli.documents import audit_doc, event_doc
 from mlops_tui.cli.output import JsonOption, LimitOption, emit, info, report_error
 from mlops_tui.core.errors import ExitCode, MlopsError, UsageError
@@ -25,7 +25,8 @@ from mlops_tui.core.errors import ExitCode, MlopsError, UsageError
 app = typer.Typer(
     name="mlops-tui",
     help="Operate machine-learning model lifecycles from a terminal. "
-    "Without a command, opens the dashboard on the workspace.",
+    "Without a command, opens the dashboard on the workspace.\n\n"
+    "Example: mlops-tui --workspace ./plant-a        (opens the dashboard)",
     pretty_exceptions_enable=False,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -34,6 +35,10 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(env_cmd.app, name="env")
 app.add_typer(deployments_cmd.app, name="deployments")
 app.add_typer(store_cmd.app, name="store")
+app.add_typer(jobs_cmd.app, name="jobs")
+app.command("ingest")(data_cmd.ingest_command)
+app.command("retrain")(data_cmd.retrain_command)
+app.command("demo")(data_cmd.demo_command)
 
 
 def _version(value: bool) -> None:

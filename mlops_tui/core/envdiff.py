@@ -27,6 +27,9 @@ class Verdict(IntEnum):
 
 
 RELEASE = re.compile(r"^\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
+TAG = re.compile(r"[-_.]?(dev|alpha|a|beta|b|rc|c|preview|pre|post|rev|r)[-_.]?(\d*)")
+TAG_RANK = {"dev": 0, "alpha": 1, "a": 1, "beta": 2, "b": 2, "rc": 3, "c": 3, "preview": 3,
+            "pre": 3, "post": 5, "rev": 5, "r": 5}
 
 
 def release_tuple(version: str) -> tuple[int, int, int] | None:
@@ -34,6 +37,23 @@ def release_tuple(version: str) -> tuple[int, int, int] | None:
     if not match:
         return None
     return tuple(int(part) if part is not None else 0 for part in match.groups())  # type: ignore[return-value]
+
+
+def _tag_key(version: str) -> tuple:
+    """Order of what follows the release (PEP 440): .dev < a < b < rc < final < .post, a
+    trailing .devN sorts before its release, a local tag (+cpu) after it."""
+    match = RELEASE.match(version)
+    rest = version[match.end():].lower() if match else version.lower()
+    public, _, local = rest.partition("+")
+    found: dict[str, tuple[int, int]] = {}
+    for name, number in TAG.findall(public):
+        rank = TAG_RANK[name]
+        part = "dev" if rank == 0 else "post" if rank == 5 else "pre"
+        found.setdefault(part, (rank, int(number or 0)))
+    pre = found.get("pre") or ((-1, 0) if "dev" in found and "post" not in found else (4, 0))
+    post = (1, found["post"][1]) if "post" in found else (0, 0)
+    dev = (0, found["dev"][1]) if "dev" in found else (1, 0)
+    return pre, post, dev, TAG.sub("", public).strip("-_."), local
 
 
 def classify_change(old: str | None, new: str | None) -> str:
@@ -50,7 +70,11 @@ def classify_change(old: str | None, new: str | None) -> str:
     if old_release is None or new_release is None:
         return "other"
     if old_release == new_release:
-        return "patch-up" if new > old else "patch-down"  # pre/post/local tag changed
+        # only a pre/post/dev/local tag changed: order the tags, not the strings
+        old_key, new_key = _tag_key(old), _tag_key(new)
+        if old_key == new_key:
+            return "patch-up" if new > old else "patch-down"
+        return "patch-up" if new_key > old_key else "patch-down"
     for position, level in enumerate(("major", "minor", "patch")):
         if old_release[position] != new_release[position]:
             direction = "up" if new_release[position] > old_release[position] else "down"

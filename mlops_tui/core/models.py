@@ -143,3 +143,51 @@ class ServingState:
 
     active: dict[str, DeploymentEvent]
     champions: dict[str, DeploymentEvent]
+
+
+class JobState(StrEnum):
+    REQUESTED = "requested"
+    CREATED = "created"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    LOST = "lost"
+    CANCELLED = "cancelled"
+    INGESTED = "ingested"
+    REJECTED = "rejected"
+
+    @property
+    def unfinished(self) -> bool:
+        return self in (JobState.REQUESTED, JobState.CREATED, JobState.RUNNING)
+
+    @property
+    def final(self) -> bool:
+        return self in (JobState.FAILED, JobState.LOST, JobState.CANCELLED,
+                        JobState.INGESTED, JobState.REJECTED)
+
+
+# Allowed transitions of the job state machine (DESIGN.md §6).
+JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.REQUESTED: frozenset({JobState.CREATED, JobState.FAILED, JobState.CANCELLED}),
+    JobState.CREATED: frozenset({JobState.RUNNING, JobState.FAILED, JobState.CANCELLED,
+                                 JobState.LOST}),
+    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.LOST,
+                                 JobState.CANCELLED}),
+    JobState.SUCCEEDED: frozenset({JobState.INGESTED, JobState.REJECTED}),
+}
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    regime: str
+    runner: str
+    created_at: datetime
+    state: JobState
+    state_at: datetime
+    reason: str
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:8]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops_tui.artifacts import blobs, code as code_snapshots, weights
-from mlops_tui.core.errors import IntegrityError, UsageError
+from mlops_tui.core.errors import ConflictError, IntegrityError, UsageError
 from mlops_tui.core.fingerprint import environment_hash
 from mlops_tui.core.models import (
     ArtifactRef,
@@ -21,7 +22,7 @@ from mlops_tui.core.models import (
 from mlops_tui.core.names import format_version_id, not_found, parse_version_id, validate_name
 from mlops_tui.services.actor import current_actor
 from mlops_tui.services.workspace import Workspace
-from mlops_tui.store import Tx, deployments as deployment_sql, registry as registry_sql
+from mlops_tui.store import Tx, deployments as deployment_sql, jobs as job_sql, registry as registry_sql
 from mlops_tui.training.environment import module_distributions
 
 AUTO = "auto"
@@ -73,8 +74,18 @@ def required_packages(artifact_bytes: bytes) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def register_version(workspace: Workspace, registration: Registration) -> ModelVersion:
-    """Store the artifact and code, then record the version and its lineage in one transaction."""
+def register_version(
+    workspace: Workspace,
+    registration: Registration,
+    *,
+    also: Callable[[Tx, ModelVersion], None] | None = None,
+    once_per_job: bool = False,
+) -> ModelVersion:
+    """Store the artifact and code, then record the version and its lineage in one transaction.
+
+    `also` runs inside that transaction (e.g. marking the job ingested). With
+    `once_per_job`, a job that already registered a version is refused (ConflictError).
+    """
     regime = validate_name(registration.regime, "regime")
     sha256, artifact_path = blobs.put_file(
         workspace.artifacts_root, registration.artifact_file, weights.SUFFIX,
@@ -89,6 +100,11 @@ def register_version(workspace: Workspace, registration: Registration) -> ModelV
         path=artifact_path.relative_to(workspace.root).as_posix(), format=weights.FORMAT,
     )
     with workspace.store.write("register") as tx:
+        if once_per_job and registration.job_id:
+            existing = job_sql.version_for_job(tx, registration.job_id)
+            if existing is not None:
+                raise ConflictError(
+                    f"job {registration.job_id[:8]} already registered v{existing}")
         registry_sql.ensure_regime(tx, regime)
         registry_sql.put_env(tx, env)
         registry_sql.put_code(tx, code)
@@ -124,6 +140,8 @@ def register_version(workspace: Workspace, registration: Registration) -> ModelV
             detail={"regime": regime, "trigger": version.trigger.value,
                     "artifact": sha256, "runner": version.runner, "job": version.job_id},
         )
+        if also is not None:
+            also(tx, version)
     return version
 
 

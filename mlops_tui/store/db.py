@@ -43,8 +43,21 @@ _instance_guard = threading.RLock()  # one unit of work at a time per process
 def _base() -> duckdb.DuckDBPyConnection:
     global _instance
     if _instance is None:
-        _instance = duckdb.connect(":memory:")
+        instance = duckdb.connect(":memory:")
+        instance.execute("SET TimeZone = 'UTC'")  # timestamps are UTC everywhere
+        _instance = instance
     return _instance
+
+
+@contextmanager
+def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on the in-memory instance for work on files, never on the store."""
+    with _instance_guard:
+        cursor = _base().cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
 
 
 def utcnow() -> datetime:

@@ -138,6 +138,28 @@ SCHEMA_V1: list[str] = [
     )""",
 ]
 
+# v2: production observations arrive as batches (Parquet files under data/batches, written
+# outside the lock); late labels join on the observation id.
+SCHEMA_V2: list[str] = [
+    """CREATE TABLE batches (
+        id INTEGER PRIMARY KEY,
+        sha256 VARCHAR NOT NULL UNIQUE,
+        source VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        rows BIGINT NOT NULL,
+        time_min TIMESTAMP,
+        time_max TIMESTAMP,
+        columns VARCHAR NOT NULL,
+        ingested_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE labels (
+        obs_id VARCHAR NOT NULL,
+        label DOUBLE,
+        source VARCHAR NOT NULL,
+        ingested_at TIMESTAMP NOT NULL
+    )""",
+]
+
 # Migrations by the version they produce. A new store runs all of them in order.
-MIGRATIONS: dict[int, list[str]] = {1: SCHEMA_V1}
+MIGRATIONS: dict[int, list[str]] = {1: SCHEMA_V1, 2: SCHEMA_V2}
 CURRENT_SCHEMA = max(MIGRATIONS)

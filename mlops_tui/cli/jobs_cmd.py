@@ -1,0 +1,136 @@
+"""`mlops-tui jobs`: retrain jobs, their logs, cancel and reconcile."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from mlops_tui.cli import context
+from mlops_tui.cli.output import JsonOption, LimitOption, emit
+
+app = typer.Typer(help="Retrain jobs: list, show, logs, cancel, reconcile.", no_args_is_help=True)
+
+JobArgument = Annotated[str, typer.Argument(help="Job id or a unique prefix (≥ 4 characters).")]
+
+
+def job_doc(job) -> dict:
+    return {"id": job.id, "regime": job.regime, "runner": job.runner,
+            "created_at": job.created_at.isoformat(), "state": job.state.value,
+            "state_at": job.state_at.isoformat(), "reason": job.reason,
+            "trigger": job.spec.get("trigger"), "parent": job.spec.get("parent"),
+            "image": job.spec.get("image_id")}
+
+
+def outcome_doc(outcome) -> dict:
+    return {"job": job_doc(outcome.job), "version": outcome.version.id if outcome.version else None,
+            "message": outcome.message}
+
+
+@app.command("list")
+def list_command(
+    running: Annotated[bool, typer.Option("--running", help="Only unfinished jobs.")] = False,
+    regime: Annotated[str | None, typer.Option(help="Only this regime.")] = None,
+    limit: LimitOption = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Jobs, newest first.
+
+    Example: mlops-tui jobs list --running --json
+    """
+    from mlops_tui.services.jobs import list_jobs
+
+    jobs = list_jobs(context.workspace(), unfinished_only=running, regime=regime,
+                     limit=limit or None)
+
+    def human(console) -> None:
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for column in ("job", "regime", "runner", "state", "since", "reason"):
+            table.add_column(column)
+        for job in jobs:
+            table.add_row(job.short_id, job.regime, job.runner, job.state.value,
+                          f"{job.state_at:%Y-%m-%d %H:%M:%S}", job.reason[:60])
+        console.print(table if jobs else "no jobs")
+
+    emit(as_json, {"jobs": [job_doc(j) for j in jobs]}, human)
+
+
+@app.command("show")
+def show_command(job_id: JobArgument, as_json: JsonOption = False) -> None:
+    """One job: its spec and every state it went through.
+
+    Example: mlops-tui jobs show 3f2a
+    """
+    from mlops_tui.services.jobs import job_events
+
+    job, events = job_events(context.workspace(), job_id)
+    document = job_doc(job) | {
+        "events": [{"state": s, "at": at.isoformat(), "reason": r} for s, at, r in events],
+        "spec": job.spec}
+
+    def human(console) -> None:
+        console.print(f"job {job.id}  regime {job.regime}  runner {job.runner}  "
+                      f"state {job.state.value}", markup=False)
+        for state, at, reason in events:
+            console.print(f"  {at:%Y-%m-%d %H:%M:%S}  {state:<10} {reason}", markup=False)
+
+    emit(as_json, document, human)
+
+
+@app.command("logs")
+def logs_command(
+    job_id: JobArgument,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until it ends.")] = False,
+) -> None:
+    """Print a job's log (stdout and stderr of the harness).
+
+    Example: mlops-tui jobs logs 3f2a -f
+    """
+    from mlops_tui.services.jobs import get_job, handle_for, log_path
+
+    workspace = context.workspace()
+    job = get_job(workspace, job_id)
+    path = log_path(workspace, job)
+    handle = handle_for(workspace, job) if follow else None
+    position = 0
+    while True:
+        if path.exists():
+            with open(path, "rb") as log:
+                log.seek(position)
+                chunk = log.read()
+                position += len(chunk)
+            sys.stdout.write(chunk.decode(errors="replace"))
+            sys.stdout.flush()
+        if handle is None or handle.status().finished:
+            break
+        time.sleep(0.3)
+
+
+@app.command("cancel")
+def cancel_command(job_id: JobArgument, as_json: JsonOption = False) -> None:
+    """Stop a running job (its whole process group or container).
+
+    Example: mlops-tui jobs cancel 3f2a
+    """
+    from mlops_tui.services.jobs import cancel_job
+
+    job = cancel_job(context.workspace(), job_id)
+    emit(as_json, job_doc(job), lambda c: c.print(f"job {job.short_id} {job.state.value}"))
+
+
+@app.command("reconcile")
+def reconcile_command(as_json: JsonOption = False) -> None:
+    """Follow unfinished jobs to their true end and ingest finished results once.
+
+    Example: mlops-tui jobs reconcile --json
+    """
+    from mlops_tui.services.jobs import reconcile
+
+    outcomes = reconcile(context.workspace())
+    emit(as_json, {"outcomes": [outcome_doc(o) for o in outcomes]},
+         lambda c: [c.print(o.message, markup=False) for o in outcomes]
+         or c.print("nothing to reconcile"))

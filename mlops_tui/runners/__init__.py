@@ -1,0 +1,1 @@
+"""Runners start the training harness and return a handle. They never touch the store."""

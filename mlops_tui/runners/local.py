@@ -1,0 +1,107 @@
+"""The embedded default runner: the harness in a subprocess, in its own process group."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mlops_tui.runners.base import RUNNER_FILE, JobStatus, outcome_from_folder
+from mlops_tui.training.contract import CANCEL_FILE, LOG_FILE
+
+NAME = "local"
+
+
+def _proc_start_ticks(pid: int) -> int | None:
+    """Start time of `pid` in clock ticks since boot (guards against pid reuse)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] == "Z":  # a zombie has finished
+        return None
+    return int(fields[19])
+
+
+class LocalJobHandle:
+    """Follows a harness process by pid (started here or by a launcher that has died)."""
+
+    def __init__(self, job_id: str, job_dir: Path, pid: int, start_ticks: int | None,
+                 process: subprocess.Popen | None = None) -> None:
+        self.job_id = job_id
+        self.job_dir = job_dir
+        self.pid = pid
+        self.start_ticks = start_ticks
+        self._process = process
+
+    def _alive(self) -> bool:
+        if self._process is not None:
+            return self._process.poll() is None
+        ticks = _proc_start_ticks(self.pid)
+        return ticks is not None and ticks == self.start_ticks
+
+    def status(self) -> JobStatus:
+        if self._alive():
+            return JobStatus("running")
+        return outcome_from_folder(self.job_dir, "the harness process ended without a result "
+                                                 "(killed?)")
+
+    def cancel(self, grace: float = 3.0) -> None:
+        (self.job_dir / CANCEL_FILE).write_text("cancelled\n")
+        if not self._alive():
+            return
+        try:
+            os.killpg(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while self._alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self._alive():
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self._process is not None:
+            self._process.wait()
+
+    def detail(self) -> dict:
+        return {"runner": NAME, "pid": self.pid, "start_ticks": self.start_ticks}
+
+
+def harness_command(job_dir: Path, train: Path, holdout: Path) -> list[str]:
+    return [sys.executable, "-m", "mlops_tui.training.harness", "--job", str(job_dir),
+            "--train", str(train), "--holdout", str(holdout)]
+
+
+def start(job_id: str, job_dir: Path, train: Path, holdout: Path) -> LocalJobHandle:
+    """Launch the harness in a new session (so cancel can end the whole group)."""
+    log = open(job_dir / LOG_FILE, "ab")
+    try:
+        package_root = str(Path(__file__).resolve().parents[2])
+        environment = dict(os.environ)
+        environment["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root, environment.get("PYTHONPATH")) if p)
+        environment.pop("MLOPS_TUI_FAULT", None)  # the store's test hook is not the job's
+        process = subprocess.Popen(
+            harness_command(job_dir, train, holdout), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, cwd=job_dir, start_new_session=True, env=environment,
+        )
+    finally:
+        log.close()
+    handle = LocalJobHandle(job_id, job_dir, process.pid, _proc_start_ticks(process.pid), process)
+    (job_dir / RUNNER_FILE).write_text(json.dumps(handle.detail()))
+    return handle
+
+
+def attach(job_id: str, job_dir: Path) -> LocalJobHandle:
+    """A handle for a job started by another (possibly dead) process."""
+    try:
+        detail = json.loads((job_dir / RUNNER_FILE).read_text())
+    except (OSError, ValueError):
+        return LocalJobHandle(job_id, job_dir, -1, None)
+    return LocalJobHandle(job_id, job_dir, int(detail.get("pid", -1)), detail.get("start_ticks"))

@@ -1,0 +1,164 @@
+"""The demo workspace: the sample scenario trained through the same harness and runner a
+user's retrain takes, with champions and the production target's history recorded."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from mlops_tui.core.errors import ConflictError, MlopsError
+from mlops_tui.core.models import DeploymentKind, ModelVersion, Trigger
+from mlops_tui.runners.base import wait_for
+from mlops_tui.services import jobs as job_service
+from mlops_tui.services.deployments import record_deployment
+from mlops_tui.services.ingest import ingest_file
+from mlops_tui.services.retrain import RetrainRequest, start_retrain
+from mlops_tui.services.workspace import (
+    CONFIG_NAME,
+    Workspace,
+    default_config_text,
+    init_workspace,
+    open_workspace,
+)
+
+Progress = Callable[[str], None]
+
+
+def sample_config_text() -> str:
+    """The default mlops.toml with the sample scenario's data contract and a 6h window."""
+    from mlops_tui.sample import packaged_ground_truth
+
+    truth = packaged_ground_truth()
+    data = "\n".join([
+        "[data]",
+        "# The sample scenario: a paint line whose car model (the regime) changes.",
+        f'id_column = "{truth["id_column"]}"',
+        f'timestamp_column = "{truth["time_column"]}"',
+        f'label_column = "{truth["label"]}"',
+        f'regime_column = "{truth["regime_column"]}"',
+        "numeric = [" + ", ".join(f'"{c}"' for c in truth["features_numeric"]) + "]",
+        "categorical = [" + ", ".join(f'"{c}"' for c in truth["features_categorical"]) + "]",
+        f'window = "{truth["window"]}"',
+        "",
+    ])
+    return re.sub(r"(?ms)^\[data\]\n.*?(?=^\[drift\])", data + "\n", default_config_text())
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class DemoPlanStep:
+    regime: str
+    since: str
+    until: str
+    trigger: Trigger
+    reason: str
+
+
+def plan(periods: list[dict]) -> list[list[DemoPlanStep]]:
+    """Rounds of retrains that follow the line's timeline; regimes in a round run in parallel."""
+    sedan1, suv, _sedan2, pickup, sedan3 = periods
+    return [
+        [DemoPlanStep("sedan", sedan1["start"], sedan1["end"], Trigger.MANUAL,
+                      "first model for the sedan line"),
+         DemoPlanStep("suv", suv["start"], "2026-01-16T00:00:00Z", Trigger.REGIME_NEW,
+                      "new regime: suv"),
+         DemoPlanStep("pickup", pickup["start"], "2026-01-28T00:00:00Z", Trigger.REGIME_NEW,
+                      "new regime: pickup")],
+        [DemoPlanStep("sedan", sedan1["start"], _sedan2["end"], Trigger.SCHEDULE,
+                      "weekly retrain on both sedan stretches"),
+         DemoPlanStep("suv", suv["start"], suv["end"], Trigger.SCHEDULE,
+                      "weekly retrain on the full suv stretch"),
+         DemoPlanStep("pickup", pickup["start"], pickup["end"], Trigger.SCHEDULE,
+                      "weekly retrain on the full pickup stretch")],
+        [DemoPlanStep("sedan", "2026-02-03T00:00:00Z", sedan3["end"], Trigger.DRIFT,
+                      "oven_temp_c drifted in the last sedan stretch")],
+    ]
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    workspace: Workspace
+    versions: list[ModelVersion]
+    seconds: float
+    built: bool
+
+
+def build_demo(directory: Path, progress: Progress | None = None) -> DemoResult:
+    """Create (or reuse) the demo workspace in `directory`."""
+    say = progress or (lambda message: None)
+    started = time.monotonic()
+    if (directory / CONFIG_NAME).exists():
+        say(f"using the existing demo workspace in {directory}")
+        return DemoResult(open_workspace(directory), [], 0.0, built=False)
+    from mlops_tui.sample import (
+        packaged_ground_truth,
+        packaged_observations_path,
+        packaged_pipeline_dir,
+    )
+
+    workspace = init_workspace(directory, config_text=sample_config_text(),
+                               command="mlops-tui demo")
+    shutil.copytree(packaged_pipeline_dir(), workspace.root / "pipeline",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    say(f"workspace created in {workspace.root}")
+    say(ingest_file(workspace, packaged_observations_path()).message)
+    truth = packaged_ground_truth()
+    versions: list[ModelVersion] = []
+    best: dict[str, ModelVersion] = {}
+    metric = workspace.config.pipeline.metric
+    for number, steps in enumerate(plan(truth["periods"]), 1):
+        say(f"round {number}: training {', '.join(s.regime for s in steps)} "
+            "(local runner, same harness as any retrain)")
+        round_versions = _run_round(workspace, steps, say)
+        versions.extend(round_versions)
+        for version in round_versions:
+            current = best.get(version.regime)
+            if version.trigger is Trigger.DRIFT:
+                continue  # a drift retrain is a candidate: the operator decides
+            if current is None or version.metrics[metric] >= current.metrics[metric] - 0.01:
+                best[version.regime] = version
+                record_deployment(
+                    workspace, kind=DeploymentKind.CHAMPION, subject=version.regime,
+                    version_id=version.id, action="promote",
+                    reason=f"demo: best holdout {metric} for {version.regime} "
+                           f"({version.metrics[metric]:.3f})")
+    # The production target follows the line's timeline: switching back to an earlier
+    # regime reuses its champion (auto-deploy) instead of retraining.
+    for period in truth["periods"]:
+        champion = best[period["regime"]]
+        record_deployment(
+            workspace, kind=DeploymentKind.ACTIVE,
+            subject=workspace.config.serving.default_target, version_id=champion.id,
+            action="deploy",
+            reason=f"demo: the line switched to {period['regime']} at {period['start']}")
+    seconds = time.monotonic() - started
+    say(f"demo built: {len(versions)} versions in {seconds:.1f}s")
+    return DemoResult(workspace, versions, seconds, built=True)
+
+
+def _run_round(workspace: Workspace, steps: list[DemoPlanStep], say: Progress
+               ) -> list[ModelVersion]:
+    started = [start_retrain(workspace, RetrainRequest(
+        regime=s.regime, since=_at(s.since), until=_at(s.until), trigger=s.trigger,
+        reason=s.reason)) for s in steps]
+    versions = []
+    for job in started:
+        outcome = job_service.follow_to_end(workspace, job.job, wait_for(job.handle))
+        if outcome.version is None:
+            raise ConflictError(f"demo: {outcome.message}")
+        say(f"  {outcome.message} (holdout "
+            + ", ".join(f"{k}={v:.3f}" for k, v in sorted(outcome.version.metrics.items()))
+            + ")")
+        versions.append(outcome.version)
+    return versions
+
+
+__all__ = ["DemoResult", "MlopsError", "build_demo", "sample_config_text"]
