@@ -191,7 +191,7 @@ def register_real_versions(workspace) -> list[float]:
 
 
 def bulk_insert(workspace, versions: int) -> None:
-    """Insert versions REAL_VERSIONS+1 .. `versions` in one write unit, shaped like the real ones."""
+    """Insert versions REAL_VERSIONS+1 .. `versions` in one write unit, shaped like real ones."""
     from mlops_tui.services.actor import current_actor
 
     plan = _PLAN.format(regimes=len(REGIMES))
@@ -270,8 +270,13 @@ def deploy_champions(workspace) -> None:
                       reason="benchmark build")
 
 
-def build_workspace(path: str | Path, versions: int, *, quiet: bool = True) -> Path:
-    """Create a workspace at `path` (must not hold one) with `versions` model versions."""
+def build_workspace(
+    path: str | Path, versions: int, *, quiet: bool = True, stats: dict | None = None
+) -> Path:
+    """Create a workspace at `path` (must not hold one) with `versions` model versions.
+
+    `stats`, when given, receives the build's timings (seconds; register_version in ms).
+    """
     from mlops_tui.services.workspace import init_workspace
 
     if versions < REAL_VERSIONS:
@@ -284,12 +289,20 @@ def build_workspace(path: str | Path, versions: int, *, quiet: bool = True) -> P
         bulk_insert(workspace, versions)
     bulk_done = time.perf_counter()
     deploy_champions(workspace)
+    timings = {
+        "total_s": time.perf_counter() - started,
+        "real_s": real_done - started,
+        "register_version_ms": [1000 * s for s in register_seconds],
+        "bulk_s": bulk_done - real_done,
+        "bulk_rows": versions - REAL_VERSIONS,
+    }
+    if stats is not None:
+        stats.update(timings)
     if not quiet:
-        mean_ms = 1000 * sum(register_seconds) / len(register_seconds)
-        print(f"built {workspace.root}: {versions:,} versions in "
-              f"{time.perf_counter() - started:.1f}s (real {real_done - started:.1f}s, "
-              f"register_version mean {mean_ms:.1f} ms; bulk {bulk_done - real_done:.1f}s)",
-              file=sys.stderr)
+        mean_ms = sum(timings["register_version_ms"]) / len(register_seconds)
+        print(f"built {workspace.root}: {versions:,} versions in {timings['total_s']:.1f}s "
+              f"(real {timings['real_s']:.1f}s, register_version mean {mean_ms:.1f} ms; "
+              f"bulk {timings['bulk_s']:.1f}s)", file=sys.stderr)
     return workspace.root
 
 

@@ -117,7 +117,8 @@ def register_real_version(
     """
     from mlops_tui.services.registry import Registration, register_version
 
-    inputs = ws.root.parent / "inputs" / f"{regime}-{seed}-{code_marker}"
+    key = hashlib.sha256(repr((regime, seed, code_marker)).encode()).hexdigest()[:12]
+    inputs = ws.root.parent / "inputs" / key  # the regime may be hostile: not a path part
     artifact = write_artifact(inputs, estimator if estimator is not None else train_pipeline(seed))
     code_dir = write_code_dir(inputs / "pipeline", code_marker)
     if with_data:

@@ -18,7 +18,7 @@ def ingest_command(
     files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files of observations.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Append observation files as batches (validated against [data] in mlops.toml).
+    """Append observation files as batches (validated against the data contract in mlops.toml).
 
     Example: mlops-tui ingest line-2026-02-01.csv line-2026-02-02.parquet
     """
@@ -41,7 +41,9 @@ def retrain_command(
     since: Annotated[datetime | None, typer.Option(help="Only data at or after (UTC).")] = None,
     until: Annotated[datetime | None, typer.Option(help="Only data before (UTC).")] = None,
     runner: Annotated[str | None, typer.Option(help="local, docker or auto (default: config).")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait, ingest, and exit 3 if the job fails.")] = False,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="Wait and ingest; exit 3 if the job fails, 5 if its result is rejected.",
+    )] = False,
     reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "",
     as_json: JsonOption = False,
 ) -> None:

@@ -19,12 +19,17 @@ def list_command(as_json: JsonOption = False) -> None:
 
     Example: mlops-tui deployments list --json
     """
-    from mlops_tui.services.deployments import serving_state
+    from mlops_tui.services.deployments import pins, serving_state
 
-    state = serving_state(context.workspace())
+    workspace = context.workspace()
+    state = serving_state(workspace)
+    pinned = pins(workspace)
     document = {
         "targets": {t: event_doc(e) for t, e in sorted(state.active.items())},
         "champions": {r: event_doc(e) for r, e in sorted(state.champions.items())},
+        "pins": [{"kind": p.kind.value, "subject": p.subject, "version": f"v{p.version}",
+                  "since": p.since.isoformat(), "by": p.by, "reason": p.reason}
+                 for p in pinned],
     }
 
     def human(console) -> None:
@@ -39,6 +44,12 @@ def list_command(as_json: JsonOption = False) -> None:
                               f"{event.at:%Y-%m-%d %H:%M}", event.actor,
                               "pinned" if event.pinned else "-")
         console.print(table if state.active or state.champions else "nothing deployed yet")
+        for pin in pinned:
+            flag = "--target" if pin.kind.value == "active" else "--regime"
+            console.print(f"{pin.subject} pinned to v{pin.version} by {pin.by} since "
+                          f"{pin.since:%Y-%m-%d %H:%M} ({pin.reason}); "
+                          f"'mlops-tui ct resume {flag} {pin.subject}' unpins it",
+                          markup=False)
 
     emit(as_json, document, human)
 

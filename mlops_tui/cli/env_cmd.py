@@ -20,29 +20,59 @@ SYMBOLS = {"compatible": "✓", "risky": "!", "incompatible": "✗"}
 def capture_command(
     requirements: Annotated[Path | None, typer.Option(
         "--requirements", "-r", help="Read exact pins from a requirements/lock file instead.")] = None,
+    image: Annotated[str | None, typer.Option(
+        "--image", help="Capture inside this Docker image instead (never pulled).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Capture this interpreter's environment (Python, platform, every distribution).
 
-    Example: mlops-tui env capture --json > host-env.json
-    """
-    from mlops_tui.services.environments import capture_host, env_from_requirements
+    With --image, capture inside a Docker image instead (a throwaway container, no network,
+    never pulled) and, in a workspace, keep the snapshot there: the deploy gate compares
+    versions with it when [serving] environment = "image:NAME".
 
-    env = env_from_requirements(requirements) if requirements else capture_host()
+    Example: mlops-tui env capture --json > host-env.json
+    Example: mlops-tui env capture --image mlops-trainer:3f2a9c1d0b7e4a55
+    """
+    from mlops_tui.core.errors import NotFoundError, UsageError
+    from mlops_tui.services.environments import (
+        capture_host,
+        capture_image,
+        env_from_requirements,
+        record_environment,
+    )
+
+    if requirements and image:
+        raise UsageError("choose --requirements or --image, not both")
+    recorded_in = None
+    if image:
+        env = capture_image(image)
+        try:
+            workspace = context.workspace()
+        except NotFoundError:  # outside a workspace: print it only
+            workspace = None
+        if workspace is not None:
+            record_environment(workspace, env)
+            recorded_in = str(workspace.root)
+    else:
+        env = env_from_requirements(requirements) if requirements else capture_host()
 
     def human(console) -> None:
         console.print(f"{env.source}: {env.summary()} on {env.platform or '-'}  "
-                      f"hash {env.hash[:12]}")
+                      f"hash {env.hash[:12]}", markup=False)
+        if recorded_in:
+            console.print(f"recorded in the workspace {recorded_in}", markup=False)
         for name, version in sorted(env.packages.items()):
             console.print(f"  {name}=={version}")
 
-    emit(as_json, env_doc(env), human)
+    emit(as_json, env_doc(env) | ({"recorded_in": recorded_in} if image else {}), human)
 
 
 @app.command("diff")
 def diff_command(
-    left: Annotated[str, typer.Argument(help="A version id (v12), 'host', or a requirements file.")],
-    right: Annotated[str, typer.Argument(help="A version id (v12), 'host', or a requirements file.")],
+    left: Annotated[str, typer.Argument(
+        help="A version id (v12), 'host', 'image:NAME', or a requirements file.")],
+    right: Annotated[str, typer.Argument(
+        help="A version id (v12), 'host', 'image:NAME', or a requirements file.")],
     show_all: Annotated[bool, typer.Option("--all", help="Also list compatible changes.")] = True,
     as_json: JsonOption = False,
 ) -> None:

@@ -126,11 +126,20 @@ def cancel_command(job_id: JobArgument, as_json: JsonOption = False) -> None:
 def reconcile_command(as_json: JsonOption = False) -> None:
     """Follow unfinished jobs to their true end and ingest finished results once.
 
+    Exits 5 when it rejected a job's result (nothing of that job is registered).
+
     Example: mlops-tui jobs reconcile --json
     """
+    from mlops_tui.core.errors import IntegrityError
+    from mlops_tui.core.models import JobState
     from mlops_tui.services.jobs import reconcile
 
     outcomes = reconcile(context.workspace())
+    rejected = [o for o in outcomes if o.job.state is JobState.REJECTED]
+    if rejected:
+        raise IntegrityError(
+            "; ".join(o.message for o in rejected),
+            detail={"outcomes": [outcome_doc(o) for o in outcomes]})
     emit(as_json, {"outcomes": [outcome_doc(o) for o in outcomes]},
          lambda c: [c.print(o.message, markup=False) for o in outcomes]
          or c.print("nothing to reconcile"))

@@ -13,11 +13,28 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
+try:  # recent typer vendors click: its errors are not `click.ClickException`
+    from typer._click.exceptions import ClickException
+except ImportError:  # older typer raises click's own
+    from click import ClickException
+
 from mlops_tui import __version__
-from mlops_tui.cli import context, data_cmd, deployments_cmd, env_cmd, jobs_cmd, models_cmd, store_cmd
+from mlops_tui.cli import (
+    context,
+    data_cmd,
+    deploy_cmd,
+    deployments_cmd,
+    drift_cmd,
+    env_cmd,
+    image_cmd,
+    jobs_cmd,
+    labels_cmd,
+    models_cmd,
+    regimes_cmd,
+    store_cmd,
+)
 from mlops_tui.cli.documents import audit_doc, event_doc
 from mlops_tui.cli.output import JsonOption, LimitOption, emit, info, report_error
 from mlops_tui.core.errors import ExitCode, MlopsError, UsageError
@@ -34,11 +51,22 @@ app = typer.Typer(
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(env_cmd.app, name="env")
 app.add_typer(deployments_cmd.app, name="deployments")
+app.add_typer(deploy_cmd.ct_app, name="ct")
+app.add_typer(deploy_cmd.serving_app, name="serving")
+app.command("deploy")(deploy_cmd.deploy_command)
+app.command("rollback")(deploy_cmd.rollback_command)
+app.command("predict")(deploy_cmd.predict_command)
+models_cmd.app.command("gc")(deploy_cmd.models_gc_command)
+jobs_cmd.app.command("gc")(deploy_cmd.jobs_gc_command)
 app.add_typer(store_cmd.app, name="store")
 app.add_typer(jobs_cmd.app, name="jobs")
+app.add_typer(image_cmd.app, name="image")
 app.command("ingest")(data_cmd.ingest_command)
 app.command("retrain")(data_cmd.retrain_command)
 app.command("demo")(data_cmd.demo_command)
+app.add_typer(labels_cmd.app, name="labels")
+app.add_typer(drift_cmd.app, name="drift")
+app.add_typer(regimes_cmd.app, name="regimes")
 
 
 def _version(value: bool) -> None:
@@ -185,12 +213,14 @@ def run() -> None:
     as_json = "--json" in sys.argv[1:]
     debug = os.environ.get("MLOPS_TUI_DEBUG") == "1"
     try:
-        app(standalone_mode=False)
-    except click.exceptions.Exit as done:
+        # without standalone mode an Exit (--help, --version, Ctrl-C as Exit(130)) comes back
+        # as the return value, not as an exception
+        returned = app(standalone_mode=False)
+    except typer.Exit as done:
         sys.exit(done.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.exit(int(ExitCode.SIGINT))
-    except click.ClickException as error:
+    except ClickException as error:
         if as_json:
             report_error(error, ExitCode.USAGE, "usage", True)
         else:
@@ -204,7 +234,7 @@ def run() -> None:
         report_error(error, error.code, error.kind, as_json)
         sys.exit(int(error.code))
     except KeyboardInterrupt:
-        info("interrupted")
+        report_error(MlopsError("interrupted"), ExitCode.SIGINT, "interrupted", as_json)
         sys.exit(int(ExitCode.SIGINT))
     except Exception as error:  # noqa: BLE001 - the last line of defence
         if debug:
@@ -212,6 +242,9 @@ def run() -> None:
         report_error(error, ExitCode.INTERNAL, "internal", as_json)
         info("set MLOPS_TUI_DEBUG=1 for a traceback")
         sys.exit(int(ExitCode.INTERNAL))
+    if returned == ExitCode.SIGINT:
+        report_error(MlopsError("interrupted"), ExitCode.SIGINT, "interrupted", as_json)
+    sys.exit(returned if isinstance(returned, int) else 0)
 
 
 if __name__ == "__main__":

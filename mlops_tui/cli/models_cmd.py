@@ -44,7 +44,7 @@ def list_command(
         console.print(table)
         shown = len(page.versions)
         console.print(f"{shown} of {page.total} versions" + (
-            f" (use --limit/--offset for more)" if shown < page.total else ""))
+            " (use --limit/--offset for more)" if shown < page.total else ""))
 
     emit(as_json, {"total": page.total, "offset": page.offset,
                    "versions": [version_doc(v) for v in page.versions]}, human)

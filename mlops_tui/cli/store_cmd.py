@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlops_tui.cli import context
-from mlops_tui.cli.output import JsonOption, emit, progress
+from mlops_tui.cli.output import JsonOption, emit, info, progress
 from mlops_tui.core.errors import IntegrityError
 
 app = typer.Typer(help="The DuckDB metadata store.", no_args_is_help=True)
@@ -33,7 +33,8 @@ def verify_command(as_json: JsonOption = False) -> None:
     """Check the store's invariants; exit 5 naming everything that is broken.
 
     Checks: each active version and champion exists, every deployment event has its audit
-    row, every artifact and code snapshot exists with its recorded hash.
+    row, every artifact and code snapshot exists with its recorded hash, and serving/current
+    matches the store (rebuilt from the store when a crash left it behind).
 
     Example: mlops-tui store verify --json
     """
@@ -46,7 +47,10 @@ def verify_command(as_json: JsonOption = False) -> None:
             f"store verify found {len(report.problems)} problem(s): " + "; ".join(report.problems),
             detail={"problems": report.problems, "checked": report.checked},
         )
-    emit(as_json, {"ok": True, "checked": report.checked},
+    for repair in report.repaired:  # derived state (the serving folder) rebuilt from the store
+        info(f"repaired {repair}")
+    emit(as_json, {"ok": True, "checked": report.checked}
+         | ({"repaired": report.repaired} if report.repaired else {}),
          lambda c: c.print("store OK: " + ", ".join(f"{v} {k.replace('_', ' ')}"
                                                    for k, v in report.checked.items())))
 

@@ -13,6 +13,10 @@ from mlops_tui.core.errors import UsageError
 
 PERIOD = re.compile(r"(\d+)([mhdw])")
 RUNNERS = ("local", "docker", "auto")
+# Drift tests a profile may be told to use instead of the automatic choice (core/drift.py).
+DRIFT_TESTS_NUMERIC = ("ks", "wasserstein", "psi", "jensenshannon")
+DRIFT_TESTS_CATEGORICAL = ("chi2", "z", "jensenshannon", "psi")
+MEMORY = re.compile(r"[1-9]\d*[bkmgBKMG]?")  # a Docker memory size: bytes, or b/k/m/g
 
 
 class ConfigError(UsageError):
@@ -28,6 +32,8 @@ class DataContract:
     numeric: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
     window: str = "1d"
+    nan_policy: str = "reject"  # NaN/±inf in a numeric feature: "reject" the file, or "missing"
+    max_file_mb: int = 4096  # ingest refuses larger files
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -41,6 +47,10 @@ class DriftSettings:
     threshold_mode: str = "fixed"  # or "reference"
     dataset_share: float = 0.5
     min_rows: int = 30
+    ignore: tuple[str, ...] = ()  # features never judged for drift nor used to match regimes
+    regime_distance: float = 1.0  # a window matches a regime's profile at most this far away
+    numeric_test: str = "auto"  # or a registered test name, fixed in new profiles (e.g. "psi")
+    categorical_test: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,8 @@ class RunnerSettings:
     cpus: float = 1.0
     timeout_seconds: int = 1800
     network: bool = False
+    wheelhouse: str = ""  # "" means the user cache (~/.cache/mlops-tui/wheelhouse)
+    pin_to_host: tuple[str, ...] = ("scikit-learn", "numpy", "scipy", "skops")
 
 
 @dataclass(frozen=True)
@@ -128,7 +140,7 @@ def _section(raw: dict[str, Any], name: str, cls: type, source: str) -> Any:
                 raise ConfigError(f"{source}: [{name}] {key} must be a number, not {value!r}")
             if isinstance(default, int) and not isinstance(value, int):
                 raise ConfigError(f"{source}: [{name}] {key} must be a whole number")
-        elif not isinstance(value, str) and not (value is None):
+        elif not isinstance(value, str) and value is not None:
             raise ConfigError(f"{source}: [{name}] {key} must be a string, not {value!r}")
         kwargs[key] = value
     return cls(**kwargs)
@@ -164,10 +176,29 @@ def _check(config: Config, source: str) -> None:
         )
     if config.runner.kind not in RUNNERS:
         raise ConfigError(f"{source}: [runner] kind must be one of {', '.join(RUNNERS)}")
+    if not MEMORY.fullmatch(config.runner.memory):
+        raise ConfigError(f"{source}: [runner] memory {config.runner.memory!r} is not a size "
+                          "like 512m or 2g")
+    if not 0 < config.runner.cpus <= 1024:
+        raise ConfigError(f"{source}: [runner] cpus must be a positive number")
+    if config.runner.timeout_seconds <= 0:
+        raise ConfigError(f"{source}: [runner] timeout_seconds must be a positive whole number")
     if not 0 < config.pipeline.holdout_share < 1:
         raise ConfigError(f"{source}: [pipeline] holdout_share must be between 0 and 1")
     if config.drift.threshold_mode not in ("fixed", "reference"):
         raise ConfigError(f"{source}: [drift] threshold_mode must be 'fixed' or 'reference'")
+    if config.data.nan_policy not in ("reject", "missing"):
+        raise ConfigError(f"{source}: [data] nan_policy must be 'reject' or 'missing'")
+    if config.data.max_file_mb <= 0:
+        raise ConfigError(f"{source}: [data] max_file_mb must be a positive whole number")
+    for key, allowed in (("numeric_test", DRIFT_TESTS_NUMERIC),
+                         ("categorical_test", DRIFT_TESTS_CATEGORICAL)):
+        if getattr(config.drift, key) not in ("auto", *allowed):
+            raise ConfigError(f"{source}: [drift] {key} must be 'auto' or one of "
+                              f"{', '.join(allowed)}")
+    unknown = sorted(set(config.drift.ignore) - set(config.data.features))
+    if unknown:
+        raise ConfigError(f"{source}: [drift] ignore names {unknown[0]!r}, not a feature of [data]")
     overlap = set(config.data.numeric) & set(config.data.categorical)
     if overlap:
         raise ConfigError(f"{source}: [data] {sorted(overlap)[0]!r} is both numeric and categorical")

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from mlops_tui.training.contract import CANCEL_FILE, FAILURE_FILE, LOG_FILE, RESULT_FILE
 
-RUNNER_FILE = "runner.json"
+RUNNER_FILE = "runner.json"  # every runner writes it once the job is launched
 
 
 @dataclass(frozen=True)

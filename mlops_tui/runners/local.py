@@ -5,26 +5,43 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from mlops_tui.runners.base import RUNNER_FILE, JobStatus, outcome_from_folder
-from mlops_tui.training.contract import CANCEL_FILE, LOG_FILE
+from mlops_tui.training.contract import CANCEL_FILE, FAILURE_FILE, LOG_FILE, RESULT_FILE
 
 NAME = "local"
 
 
 def _proc_start_ticks(pid: int) -> int | None:
     """Start time of `pid` in clock ticks since boot (guards against pid reuse)."""
+    if pid <= 0:
+        return None
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    if fields[0] == "Z":  # a zombie has finished
+    if fields[0] in ("Z", "X"):  # a zombie has finished
         return None
     return int(fields[19])
+
+
+def launcher_identity() -> dict:
+    """Who is preparing a job: this process, so others can tell whether it still lives."""
+    return {"pid": os.getpid(), "start_ticks": _proc_start_ticks(os.getpid()),
+            "host": socket.gethostname()}
+
+
+def launcher_alive(identity: dict | None) -> bool | None:
+    """Whether the process named by `launcher_identity()` still runs (None: can't tell)."""
+    if not identity or identity.get("host") != socket.gethostname():
+        return None
+    pid, ticks = int(identity.get("pid", -1)), identity.get("start_ticks")
+    return ticks is not None and _proc_start_ticks(pid) == ticks
 
 
 class LocalJobHandle:
@@ -51,8 +68,12 @@ class LocalJobHandle:
                                                  "(killed?)")
 
     def cancel(self, grace: float = 3.0) -> None:
-        (self.job_dir / CANCEL_FILE).write_text("cancelled\n")
-        if not self._alive():
+        """Mark the job cancelled and end its whole process group (TERM, then KILL)."""
+        alive = self._alive()
+        finished = any((self.job_dir / name).exists() for name in (RESULT_FILE, FAILURE_FILE))
+        if self.job_dir.is_dir() and (alive or not finished):
+            (self.job_dir / CANCEL_FILE).write_text("cancelled\n")
+        if not alive:
             return
         try:
             os.killpg(self.pid, signal.SIGTERM)

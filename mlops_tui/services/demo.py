@@ -15,9 +15,10 @@ from mlops_tui.core.errors import ConflictError, MlopsError
 from mlops_tui.core.models import DeploymentKind, ModelVersion, Trigger
 from mlops_tui.runners.base import wait_for
 from mlops_tui.services import jobs as job_service
-from mlops_tui.services.deployments import record_deployment
+from mlops_tui.services.deployments import record_deployment, resume, rollback
 from mlops_tui.services.ingest import ingest_file
 from mlops_tui.services.retrain import RetrainRequest, start_retrain
+from mlops_tui.services.serving import sync as publish
 from mlops_tui.services.workspace import (
     CONFIG_NAME,
     Workspace,
@@ -46,7 +47,13 @@ def sample_config_text() -> str:
         f'window = "{truth["window"]}"',
         "",
     ])
-    return re.sub(r"(?ms)^\[data\]\n.*?(?=^\[drift\])", data + "\n", default_config_text())
+    text = re.sub(r"(?ms)^\[data\]\n.*?(?=^\[drift\])", data + "\n", default_config_text())
+    # Drift: time-of-day features (the shift name follows the hour) always differ between a
+    # 6h window and a whole-day reference, so they are not judged; and at 360 rows a window,
+    # thresholds derived from the reference keep single-feature noise from flagging.
+    ignored = ", ".join(f'"{c}"' for c in truth.get("time_of_day_features", []))
+    text = text.replace("ignore = []", f"ignore = [{ignored}]", 1)
+    return text.replace('threshold_mode = "fixed"', 'threshold_mode = "reference"', 1)
 
 
 def _at(text: str) -> datetime:
@@ -96,8 +103,16 @@ def build_demo(directory: Path, progress: Progress | None = None) -> DemoResult:
     say = progress or (lambda message: None)
     started = time.monotonic()
     if (directory / CONFIG_NAME).exists():
+        from mlops_tui.services.deployments import serving_state
+
+        existing = open_workspace(directory)
+        if existing.config.serving.default_target not in serving_state(existing).active:
+            raise ConflictError(  # e.g. a demo interrupted before it finished
+                f"{directory} holds a workspace that serves no version on "
+                f"{existing.config.serving.default_target} (an interrupted demo?): remove it "
+                "or choose another --workspace")
         say(f"using the existing demo workspace in {directory}")
-        return DemoResult(open_workspace(directory), [], 0.0, built=False)
+        return DemoResult(existing, [], 0.0, built=False)
     from mlops_tui.sample import (
         packaged_ground_truth,
         packaged_observations_path,
@@ -127,18 +142,33 @@ def build_demo(directory: Path, progress: Progress | None = None) -> DemoResult:
                 best[version.regime] = version
                 record_deployment(
                     workspace, kind=DeploymentKind.CHAMPION, subject=version.regime,
-                    version_id=version.id, action="promote",
+                    version_id=version.id, action="promote", publish=False,
                     reason=f"demo: best holdout {metric} for {version.regime} "
                            f"({version.metrics[metric]:.3f})")
     # The production target follows the line's timeline: switching back to an earlier
-    # regime reuses its champion (auto-deploy) instead of retraining.
+    # regime reuses its champion (auto-deploy) instead of retraining. The first switch back
+    # is an operator's rollback through the same service as `mlops-tui rollback`; it pins
+    # production until the operator hands it back with `ct resume`.
+    target = workspace.config.serving.default_target
+    seen: set[str] = set()
+    rolled_back = False
     for period in truth["periods"]:
         champion = best[period["regime"]]
+        if period["regime"] in seen and not rolled_back:
+            rolled_back = True
+            say(rollback(workspace, target=target, to=champion.id,
+                         reason=f"demo: the line went back to {period['regime']} at "
+                                f"{period['start']}; serve its model instead of retraining"
+                         ).message)
+            resume(workspace, target=target,
+                   reason="demo: the switch went well; automatic deployment may go on")
+            continue
+        seen.add(period["regime"])
         record_deployment(
-            workspace, kind=DeploymentKind.ACTIVE,
-            subject=workspace.config.serving.default_target, version_id=champion.id,
-            action="deploy",
+            workspace, kind=DeploymentKind.ACTIVE, subject=target, version_id=champion.id,
+            action="deploy", publish=False,
             reason=f"demo: the line switched to {period['regime']} at {period['start']}")
+    publish(workspace, unit="demo")
     seconds = time.monotonic() - started
     say(f"demo built: {len(versions)} versions in {seconds:.1f}s")
     return DemoResult(workspace, versions, seconds, built=True)

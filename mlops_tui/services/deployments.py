@@ -1,19 +1,45 @@
-"""Serving state (active versions, champions) and its append-only history and audit."""
+"""Serving state and its changes: deploy, rollback, pins, the environment gate, the audit.
+
+Every change is compare-and-set against what the operator saw and appends one deployment
+event and its audit row in one transaction; history is never rewritten (a rollback is a new
+event). The slow checks — the artifact's hash and the environment gate — run before the
+write lock is taken; the serving folder is published after the store commits. Nothing here
+imports scikit-learn or pandas: deploy and rollback stay fast from a cold start.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from mlops_tui.core.errors import ConflictError, UsageError
-from mlops_tui.core.models import AuditEntry, DeploymentEvent, DeploymentKind, ServingState
-from mlops_tui.core.names import format_version_id, validate_name
+from mlops_tui.artifacts import blobs
+from mlops_tui.core.envdiff import EnvDiff, Verdict, diff_environments
+from mlops_tui.core.errors import (
+    ConflictError,
+    IntegrityError,
+    MlopsError,
+    NotFoundError,
+    UsageError,
+)
+from mlops_tui.core.models import (
+    AuditEntry,
+    DeploymentEvent,
+    DeploymentKind,
+    EnvSnapshot,
+    ModelVersion,
+    ServingState,
+)
+from mlops_tui.core.names import format_version_id, not_found, parse_version_id, validate_name
 from mlops_tui.services.actor import current_actor
 from mlops_tui.services.registry import require_version
 from mlops_tui.services.workspace import Workspace
+from mlops_tui.store import Tx
 from mlops_tui.store import deployments as deployment_sql
+from mlops_tui.store import registry as registry_sql
 
-UNSET = object()
+UNSET: Any = object()
+NO_REASON = "no reason given"
 
 
 def serving_state(workspace: Workspace) -> ServingState:
@@ -47,9 +73,350 @@ def audit_log(workspace: Workspace, *, since: datetime | None = None, limit: int
 
 
 @dataclass(frozen=True)
+class Pin:
+    """A target or regime that CT must leave alone until `ct resume`."""
+
+    kind: DeploymentKind
+    subject: str
+    version: int
+    since: datetime
+    by: str
+    reason: str
+
+
+def pins(workspace: Workspace) -> list[Pin]:
+    """Every pinned target and regime, with who pinned it, when and why."""
+    with workspace.store.read() as tx:
+        states = deployment_sql.pins(tx)
+    return [Pin(DeploymentKind(kind), subject, version, since, by, reason)
+            for kind, subject, version, pinned, since, by, reason in states if pinned]
+
+
+# -- results -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A version's environment against the serving environment, with the verdict."""
+
+    version: str
+    environment: str  # "host" or "image:NAME"
+    diff: EnvDiff
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.diff.verdict
+
+    def document(self) -> dict[str, Any]:
+        """The audited summary: verdict, reasons, and every change that is not compatible."""
+        return {
+            "environment": self.environment, "verdict": self.verdict.label,
+            "reasons": self.diff.reasons,
+            "changes": [
+                {"name": c.name, "old": c.old, "new": c.new, "change": c.kind,
+                 "needed_by_model": c.needed, "verdict": c.verdict.label, "reason": c.reason}
+                for c in self.diff.all_changes if c.verdict is not Verdict.COMPATIBLE],
+        }
+
+
+@dataclass(frozen=True)
 class DeploymentResult:
     event: DeploymentEvent | None  # None: nothing to do
     message: str
+    gate: GateResult | None = None
+    warnings: tuple[str, ...] = ()
+    serving: Any = None  # services.serving.SyncResult after a change, when published
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What a rollback would do, computed without writing: for confirmations and the CLI."""
+
+    kind: DeploymentKind
+    subject: str
+    current: DeploymentEvent | None
+    version: ModelVersion | None  # None: nothing to do
+    message: str
+    undoes: int | None = None  # the event a default rollback reverses
+
+
+def _subject(kind: DeploymentKind, subject: str) -> str:
+    return f"{kind.value}:{subject}"
+
+
+def _what(kind: DeploymentKind) -> str:
+    return "target" if kind is DeploymentKind.ACTIVE else "regime"
+
+
+def _choose(workspace: Workspace, target: str | None, regime: str | None,
+            regime_flag: str = "--regime") -> tuple[DeploymentKind, str]:
+    if target is not None and regime is not None:
+        raise UsageError(f"give --target or {regime_flag}, not both")
+    if regime is not None:
+        return DeploymentKind.CHAMPION, validate_name(regime, "regime")
+    return DeploymentKind.ACTIVE, validate_name(
+        target if target is not None else workspace.config.serving.default_target, "target")
+
+
+def _reason(reason: str | None, force: bool) -> str:
+    text = (reason or "").strip()
+    if force and not text:
+        raise UsageError("--force needs --reason: say why the check is overridden "
+                         "(it is kept in the audit log)")
+    if len(text) > 1000:
+        raise UsageError("--reason is longer than 1000 characters")
+    return text or NO_REASON
+
+
+def _expected(value: Any) -> Any:
+    """Normalise --expect-current: a version id, 'none' (nothing served), or UNSET."""
+    if value is UNSET:
+        return UNSET
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    return format_version_id(parse_version_id(value))
+
+
+def _check_expected(kind: DeploymentKind, subject: str, current: DeploymentEvent | None,
+                    expected: Any) -> None:
+    if expected is UNSET:
+        return
+    current_id = format_version_id(current.to_version) if current else None
+    if expected != current_id:
+        raise ConflictError(
+            f"{_what(kind)} {subject} is now served by {current_id or 'nothing'}, "
+            f"not {expected or 'nothing'}: refresh and try again",
+            detail={"current": current_id},
+        )
+
+
+def _known_subjects(tx: Tx, workspace: Workspace, kind: DeploymentKind) -> list[str]:
+    known = deployment_sql.subjects(tx, kind)
+    if kind is DeploymentKind.ACTIVE:
+        return sorted(set(known) | {workspace.config.serving.default_target})
+    return sorted(set(known) | set(registry_sql.regime_names(tx)))
+
+
+def _require_subject(tx: Tx, workspace: Workspace, kind: DeploymentKind, subject: str,
+                     *, creating: bool = False) -> None:
+    """An unknown target or regime is bad input (exit 2) with a did-you-mean."""
+    known = _known_subjects(tx, workspace, kind)
+    if subject in known or creating:
+        return
+    error = not_found(_what(kind), subject, known)
+    if kind is DeploymentKind.ACTIVE:
+        error = NotFoundError(error.message + "; pass --create-target to start serving a new "
+                              "target")
+    raise error
+
+
+def _refuse_collected(tx: Tx, version: ModelVersion) -> None:
+    collected_at = deployment_sql.is_collected(tx, version.number)
+    if collected_at is not None:
+        raise ConflictError(
+            f"{version.id}'s weights were removed by 'models gc' on {collected_at:%Y-%m-%d}; "
+            "it cannot serve (deploy another version)")
+
+
+# -- the checks before a change --------------------------------------------------------------
+
+
+HOST_ENV_CACHE = ".host-env.json"
+
+
+def _installed_fingerprint() -> str:
+    """What decides this interpreter's environment: Python, platform, and the names of the
+    installed distributions' metadata folders (which carry their versions). A directory
+    listing, not a read of every METADATA file."""
+    import hashlib
+    import os
+    import platform
+    import sys
+
+    digest = hashlib.sha256(f"{sys.executable}|{sys.version}|{platform.platform()}".encode())
+    for entry in sys.path:
+        try:
+            names = sorted(n for n in os.listdir(entry or ".")
+                           if n.endswith((".dist-info", ".egg-info")))
+        except OSError:
+            continue
+        if names:  # a folder without distributions (a script's own directory) changes nothing
+            digest.update(f"\0{entry}\0{'|'.join(names)}".encode())
+    return digest.hexdigest()
+
+
+def host_environment(workspace: Workspace) -> EnvSnapshot:
+    """This host's environment, captured in full; cached in the serving folder under a key
+    that changes whenever a distribution is added, removed or changes version, because a
+    full capture reads every METADATA file (~50 ms) and deploy is on a fast path."""
+    import json
+    import os
+
+    from mlops_tui.services.registry import env_from_capture
+    from mlops_tui.training.environment import capture
+
+    key = _installed_fingerprint()
+    cache = workspace.serving_root / HOST_ENV_CACHE
+    try:
+        document = json.loads(cache.read_text(encoding="utf-8"))
+        if document.get("key") == key:
+            return env_from_capture(document["environment"], source="host")
+    except (OSError, ValueError, KeyError, TypeError, IntegrityError):
+        pass  # no cache, or a stale or damaged one: capture again
+    captured = capture()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        temp.write_text(json.dumps({"key": key, "environment": captured}), encoding="utf-8")
+        os.replace(temp, cache)
+    except OSError:
+        pass  # a read-only workspace just captures every time
+    return env_from_capture(captured, source="host")
+
+
+def serving_environment(workspace: Workspace, tx: Tx | None = None) -> tuple[str, EnvSnapshot]:
+    """(label, snapshot) of the environment served versions must load in ([serving])."""
+    configured = workspace.config.serving.environment.strip()
+    if configured == "host":
+        return "host", host_environment(workspace)
+    if configured.startswith("image:") and len(configured) > len("image:"):
+        if tx is None:
+            with workspace.store.read() as read_tx:
+                env = deployment_sql.env_by_source(read_tx, configured)
+        else:
+            env = deployment_sql.env_by_source(tx, configured)
+        if env is None:
+            name = configured.removeprefix("image:")
+            raise ConflictError(
+                f"[serving] environment is {configured}, but no environment was captured from "
+                f"that image: run 'mlops-tui env capture --image {name}' first")
+        return configured, env
+    raise UsageError(f"{workspace.config_path}: [serving] environment must be 'host' or "
+                     f"'image:NAME', not {configured[:40]!r}")
+
+
+def check_gate(workspace: Workspace, version: ModelVersion | str,
+               env: EnvSnapshot | None = None) -> GateResult:
+    """Diff a version's environment with the serving environment (DESIGN.md §10 verdicts)."""
+    if isinstance(version, str) or env is None or workspace.config.serving.environment != "host":
+        with workspace.store.read() as tx:
+            if isinstance(version, str):
+                version = require_version(tx, version)
+            env = env or registry_sql.get_env(tx, version.env_hash)
+            label, serving_env = serving_environment(workspace, tx)
+    else:
+        label, serving_env = serving_environment(workspace)
+    if env is None:
+        raise IntegrityError(f"{version.id} has no environment snapshot "
+                             f"({version.env_hash[:12]}): run 'mlops-tui store verify'")
+    diff = diff_environments(env, serving_env, version.required_packages,
+                             left_label=version.id, right_label=label)
+    return GateResult(version.id, label, diff)
+
+
+def _gate(workspace: Workspace, version: ModelVersion, env: EnvSnapshot | None, force: bool
+          ) -> tuple[GateResult, list[str]]:
+    """Refuse an incompatible version unless forced; warn about a risky one."""
+    gate = check_gate(workspace, version, env)
+    reasons = "; ".join(gate.diff.reasons[:3])
+    more = len(gate.diff.reasons) - 3
+    if more > 0:
+        reasons += f"; and {more} more"
+    if gate.verdict is Verdict.INCOMPATIBLE and not force:
+        raise ConflictError(
+            f"environment gate refused {version.id}: incompatible with {gate.environment} "
+            f"because {reasons} (pass --force --reason to override)",
+            detail={"gate": gate.document()})
+    warnings = []
+    if gate.verdict is Verdict.INCOMPATIBLE:
+        warnings.append(f"forced past the environment gate: {version.id} is incompatible with "
+                        f"{gate.environment} because {reasons}")
+    elif gate.verdict is Verdict.RISKY:
+        warnings.append(f"{version.id} is risky on {gate.environment} because {reasons}")
+    return gate, warnings
+
+
+def _verify_artifact(workspace: Workspace, version: ModelVersion, *, action: str,
+                     kind: DeploymentKind, subject: str) -> None:
+    """Hash the weights before they may serve. A refusal writes exactly one audit row."""
+    try:
+        path = blobs.resolve_inside(workspace.root, version.artifact.path)
+        if workspace.artifacts_root.resolve() not in path.parents:
+            raise IntegrityError(
+                f"artifact path {version.artifact.path!r} of {version.id} is outside artifacts/")
+        blobs.verify(path, version.artifact.sha256)
+    except IntegrityError as error:
+        refuse(workspace, f"{action}-refused", _subject(kind, subject),
+               {"version": version.id, "problem": error.message})
+        raise IntegrityError(f"{version.id} failed verification, nothing deployed: "
+                             f"{error.message}") from None
+
+
+def refuse(workspace: Workspace, action: str, subject: str, detail: dict[str, Any]) -> None:
+    """Record a refused hostile artifact or path: one audit row, nothing else."""
+    try:
+        with workspace.store.write("audit-refusal") as tx:
+            deployment_sql.append_audit(tx, actor=current_actor(), action=action,
+                                        subject=subject, detail=detail)
+    except MlopsError:
+        pass  # the refusal stands even if the store cannot record it (e.g. read-only)
+
+
+def drift_state(tx: Tx, workspace: Workspace) -> dict[str, Any]:
+    """The drift state at this moment, for the audit row: the newest window's verdict
+    (drift, ok or inconclusive, in the drift engine's words), or unknown."""
+    found = deployment_sql.drift_at(tx)
+    if found is None:
+        return {"state": "unknown", "why": "no drift results in the store"}
+    window = f"{found['window_start'].isoformat()}/{found['window_end'].isoformat()}"
+    if "verdict" in found:
+        return {"state": found["verdict"], "regime": found["regime"], "window": window,
+                "drift_share": found["drift_share"]}
+    verdicts: dict[str, int] = found["verdicts"]
+    drifted = sum(n for v, n in verdicts.items() if v.lower().startswith("drift"))
+    judged = sum(n for v, n in verdicts.items() if v.lower() != "inconclusive")
+    if judged == 0:
+        state = "inconclusive"
+    else:
+        state = "drift" if drifted / judged >= workspace.config.drift.dataset_share else "ok"
+    return {"state": state, "regime": found["regime"], "verdicts": verdicts, "window": window}
+
+
+# -- writing a change ------------------------------------------------------------------------
+
+
+def _append_change(
+    tx: Tx, workspace: Workspace, *, kind: DeploymentKind, subject: str,
+    current: DeploymentEvent | None, version: ModelVersion, action: str, actor: str,
+    reason: str, pinned: bool, detail: dict[str, Any],
+) -> DeploymentEvent:
+    """The deployment event and its audit row (with the drift state), in the caller's tx."""
+    detail = {**detail, "drift": drift_state(tx, workspace)}
+    seq = deployment_sql.append_event(
+        tx, kind=kind, subject=subject,
+        from_version=current.to_version if current else None, to_version=version.number,
+        action=action, actor=actor, reason=reason, pinned=pinned, detail=detail,
+    )
+    deployment_sql.append_audit(
+        tx, actor=actor, action=action, subject=_subject(kind, subject),
+        detail={"from": format_version_id(current.to_version) if current else None,
+                "to": version.id, "reason": reason, "pinned": pinned, **detail},
+        event_seq=seq,
+    )
+    return deployment_sql.latest_event(tx, kind, subject)
+
+
+def _publish(workspace: Workspace, unit: str) -> tuple[Any, list[str]]:
+    """Swap the serving folder after a commit; a failure is a warning (the store is right)."""
+    from mlops_tui.services import serving
+
+    try:
+        result = serving.sync(workspace, unit=unit)
+    except (MlopsError, OSError) as error:
+        text = getattr(error, "message", None) or str(error)
+        return None, [f"serving folder not updated ({text}); the store is right: "
+                      "run 'mlops-tui serving reconcile'"]
+    return result, [f"serving folder: {p}" for p in result.problems]
 
 
 def record_deployment(
@@ -63,37 +430,265 @@ def record_deployment(
     expect_current: object = UNSET,
     pinned: bool = False,
     detail: dict | None = None,
+    publish: bool = True,
 ) -> DeploymentResult:
     """Compare-and-set the target's (or regime's) version, with its audit row, atomically.
 
-    `expect_current` is the version id the operator saw (None: nothing served yet); a
-    mismatch is a conflict (exit 3) naming what is current now.
+    The primitive under deploy and rollback, without their checks: automatic changes (CT,
+    the demo) use it directly. `expect_current` is the version id the operator saw (None:
+    nothing served yet); a mismatch is a conflict (exit 3) naming what is current now. An
+    automatic change (`pinned=False`) to a pinned subject is a conflict too, decided in the
+    same transaction: manual beats automatic. With `publish`, the serving folder follows.
     """
-    what = "target" if kind is DeploymentKind.ACTIVE else "regime"
+    what = _what(kind)
     subject = validate_name(subject, what)
+    expected = _expected(expect_current)
     actor = current_actor()
     with workspace.store.write(action) as tx:
         version = require_version(tx, version_id)
         current = deployment_sql.current(tx, kind, subject)
-        current_id = format_version_id(current.to_version) if current else None
-        if expect_current is not UNSET and expect_current != current_id:
-            raise ConflictError(
-                f"{what} {subject} is now served by {current_id or 'nothing'}, "
-                f"not {expect_current or 'nothing'}: refresh and try again",
-                detail={"current": current_id},
-            )
+        _check_expected(kind, subject, current, expected)
         if current is not None and current.to_version == version.number:
             return DeploymentResult(None, f"{what} {subject} already uses {version.id}")
-        seq = deployment_sql.append_event(
-            tx, kind=kind, subject=subject,
-            from_version=current.to_version if current else None, to_version=version.number,
-            action=action, actor=actor, reason=reason, pinned=pinned, detail=detail,
-        )
-        deployment_sql.append_audit(
-            tx, actor=actor, action=action, subject=f"{kind.value}:{subject}",
-            detail={"from": current_id, "to": version.id, "reason": reason, **(detail or {})},
-            event_seq=seq,
-        )
-        event = deployment_sql.history(tx, limit=1)[0]
+        if current is not None and current.pinned and not pinned:
+            flag = "--target" if kind is DeploymentKind.ACTIVE else "--regime"
+            raise ConflictError(
+                f"{what} {subject} is pinned to {format_version_id(current.to_version)} by a "
+                f"manual change (event #{current.seq}): an automatic {action} does not override "
+                f"it; 'mlops-tui ct resume {flag} {subject}' hands it back",
+                detail={"pinned": format_version_id(current.to_version)})
+        _refuse_collected(tx, version)
+        event = _append_change(tx, workspace, kind=kind, subject=subject, current=current,
+                               version=version, action=action, actor=actor, reason=reason,
+                               pinned=pinned, detail=dict(detail or {}))
     label = "champion of" if kind is DeploymentKind.CHAMPION else "active on"
-    return DeploymentResult(event, f"{version.id} is now {label} {subject}")
+    served, warnings = _publish(workspace, action) if publish else (None, [])
+    return DeploymentResult(event, f"{version.id} is now {label} {subject}",
+                            warnings=tuple(warnings), serving=served)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What the pre-checks found, so the write can compare-and-set against it."""
+
+    version: ModelVersion
+    current: DeploymentEvent | None
+    gate: GateResult | None
+    warnings: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _commit(workspace: Workspace, *, unit: str, kind: DeploymentKind, subject: str,
+            checked: _Checked, expected: Any, reason: str, undoes: int | None = None
+            ) -> DeploymentResult:
+    """The write: CAS against what was seen, event + audit row (pinned), then publish."""
+    actor = current_actor()
+    version = checked.version
+    with workspace.store.write(unit) as tx:
+        current = deployment_sql.current(tx, kind, subject)
+        if expected is UNSET:  # nobody named a version: compare with what the checks saw
+            seen = checked.current
+            if (seen.seq if seen else None) != (current.seq if current else None):
+                now = format_version_id(current.to_version) if current else "nothing"
+                raise ConflictError(
+                    f"{_what(kind)} {subject} changed while checking (now {now}, "
+                    f"event #{current.seq if current else '-'}): refresh and try again",
+                    detail={"current": now if current else None})
+        else:
+            _check_expected(kind, subject, current, expected)
+        if current is not None and current.to_version == version.number:
+            return DeploymentResult(None, f"{_what(kind)} {subject} already uses {version.id}; "
+                                    "nothing to do", checked.gate, tuple(checked.warnings))
+        _refuse_collected(tx, version)  # versions are never deleted, but gc may take weights
+        detail = dict(checked.detail)
+        if undoes is not None:
+            detail["undoes"] = undoes
+        action = "promote" if unit == "deploy" and kind is DeploymentKind.CHAMPION else unit
+        event = _append_change(tx, workspace, kind=kind, subject=subject, current=current,
+                               version=version, action=action, actor=actor, reason=reason,
+                               pinned=True, detail=detail)
+    served, publish_warnings = _publish(workspace, unit)
+    flag = "--target" if kind is DeploymentKind.ACTIVE else "--regime"
+    if unit == "rollback":
+        previous = format_version_id(event.from_version) if event.from_version else "-"
+        message = f"{_what(kind)} {subject} rolled back: {previous} -> {version.id}"
+    elif kind is DeploymentKind.ACTIVE:
+        message = f"{version.id} is now active on {subject}"
+    else:
+        message = f"{version.id} is now champion of {subject}"
+    message += f" (pinned until 'mlops-tui ct resume {flag} {subject}')"
+    return DeploymentResult(event, message, checked.gate,
+                            tuple(checked.warnings + publish_warnings), served)
+
+
+def _check_change(workspace: Workspace, *, unit: str, kind: DeploymentKind, subject: str,
+                  version: ModelVersion, env: EnvSnapshot | None,
+                  current: DeploymentEvent | None, force: bool) -> _Checked:
+    """Regime match, artifact hash and environment gate, before any lock is taken."""
+    warnings: list[str] = []
+    detail: dict[str, Any] = {"forced": force}
+    if kind is DeploymentKind.CHAMPION and version.regime != subject:
+        if not force:
+            raise ConflictError(
+                f"{version.id} was trained for regime {version.regime}, not {subject}: refusing "
+                f"to make it {subject}'s champion (pass --force --reason to override)",
+                detail={"version_regime": version.regime})
+        warnings.append(f"forced: {version.id} was trained for {version.regime}, "
+                        f"now champion of {subject}")
+        detail["regime_mismatch"] = {"trained_for": version.regime}
+    _verify_artifact(workspace, version, action=unit, kind=kind, subject=subject)
+    gate = None
+    if kind is DeploymentKind.ACTIVE:
+        gate, gate_warnings = _gate(workspace, version, env, force)
+        warnings.extend(gate_warnings)
+        detail["gate"] = {"environment": gate.environment, "verdict": gate.verdict.label,
+                          "reasons": gate.diff.reasons}
+    return _Checked(version, current, gate, warnings, detail)
+
+
+# -- deploy, rollback, resume ----------------------------------------------------------------
+
+
+def deploy(
+    workspace: Workspace,
+    version_id: str,
+    *,
+    target: str | None = None,
+    champion_of: str | None = None,
+    reason: str | None = None,
+    expect_current: Any = UNSET,
+    force: bool = False,
+    create_target: bool = False,
+) -> DeploymentResult:
+    """Make `version_id` the active version of a target (default: [serving] default_target)
+    or the champion of a regime; pins it until `ct resume`.
+
+    Refused (exit 3): an incompatible environment or a regime the version was not trained
+    for, unless `force` with a reason; a stale `expect_current`. Exit 5: weights that fail
+    their hash (one audit row records the refusal). Deploying what already serves: no-op.
+    """
+    kind, subject = _choose(workspace, target, champion_of, "--champion-of")
+    reason_text = _reason(reason, force)
+    expected = _expected(expect_current)
+    with workspace.store.read() as tx:
+        version = require_version(tx, version_id)
+        current = deployment_sql.current(tx, kind, subject)
+        _require_subject(tx, workspace, kind, subject,
+                         creating=create_target or current is not None)
+        env = registry_sql.get_env(tx, version.env_hash)
+        _check_expected(kind, subject, current, expected)
+        if current is not None and current.to_version == version.number:
+            return DeploymentResult(None, f"{_what(kind)} {subject} already uses {version.id}; "
+                                    "nothing to do")
+        _refuse_collected(tx, version)
+    checked = _check_change(workspace, unit="deploy", kind=kind, subject=subject,
+                            version=version, env=env, current=current, force=force)
+    return _commit(workspace, unit="deploy", kind=kind, subject=subject, checked=checked,
+                   expected=expected, reason=reason_text)
+
+
+def plan_rollback(
+    workspace: Workspace, *, target: str | None = None, regime: str | None = None,
+    to: str | None = None,
+) -> RollbackPlan:
+    """Which version a rollback would restore, without writing anything.
+
+    Default: the version that served before the subject's latest change. When that change
+    was itself a rollback there is nothing to do, so repeating a rollback (a retried script,
+    two operators) never walks further back by accident; name a version with `to` for that.
+    """
+    return _plan_rollback(workspace, target=target, regime=regime, to=to)[0]
+
+
+def _plan_rollback(
+    workspace: Workspace, *, target: str | None, regime: str | None, to: str | None,
+) -> tuple[RollbackPlan, EnvSnapshot | None]:
+    """The plan and the chosen version's environment, in one read."""
+    kind, subject = _choose(workspace, target, regime)
+    with workspace.store.read() as tx:
+        latest = deployment_sql.latest_event(tx, kind, subject)
+        current = deployment_sql.current(tx, kind, subject)
+        if latest is None:
+            _require_subject(tx, workspace, kind, subject)
+            raise ConflictError(f"{_what(kind)} {subject} has no deployment history: "
+                                "nothing to roll back")
+        if to is not None:
+            version = require_version(tx, to)
+            undoes = None
+        elif latest.action == "rollback":
+            return RollbackPlan(
+                kind, subject, current, None,
+                f"{_what(kind)} {subject} was already rolled back to "
+                f"{format_version_id(latest.to_version)} (event #{latest.seq}); nothing to do "
+                "(name a version with --to to go further back)"), None
+        elif latest.from_version is None:
+            raise ConflictError(
+                f"{_what(kind)} {subject} has no earlier version to roll back to: "
+                f"{format_version_id(latest.to_version)} is the only one it has had "
+                f"(event #{latest.seq})")
+        else:
+            version = require_version(tx, format_version_id(latest.from_version))
+            undoes = latest.seq
+        if current is not None and current.to_version == version.number:
+            return RollbackPlan(kind, subject, current, None,
+                                f"{_what(kind)} {subject} already uses {version.id}; "
+                                "nothing to do"), None
+        _refuse_collected(tx, version)
+        env = registry_sql.get_env(tx, version.env_hash)
+    return RollbackPlan(kind, subject, current, version,
+                        f"{_what(kind)} {subject}: {format_version_id(current.to_version)} "
+                        f"-> {version.id}", undoes), env
+
+
+def rollback(
+    workspace: Workspace,
+    *,
+    target: str | None = None,
+    regime: str | None = None,
+    to: str | None = None,
+    reason: str | None = None,
+    expect_current: Any = UNSET,
+    force: bool = False,
+) -> DeploymentResult:
+    """Restore an earlier version of a target (or an earlier champion of a regime) as a new
+    event, with the same checks as deploy; pins it until `ct resume`. See plan_rollback."""
+    reason_text = _reason(reason, force)
+    expected = _expected(expect_current)
+    plan, env = _plan_rollback(workspace, target=target, regime=regime, to=to)
+    _check_expected(plan.kind, plan.subject, plan.current, expected)
+    if plan.version is None:
+        return DeploymentResult(None, plan.message)
+    checked = _check_change(workspace, unit="rollback", kind=plan.kind, subject=plan.subject,
+                            version=plan.version, env=env, current=plan.current, force=force)
+    return _commit(workspace, unit="rollback", kind=plan.kind, subject=plan.subject,
+                   checked=checked, expected=expected, reason=reason_text, undoes=plan.undoes)
+
+
+@dataclass(frozen=True)
+class ResumeResult:
+    changed: bool
+    message: str
+
+
+def resume(workspace: Workspace, *, target: str | None = None, regime: str | None = None,
+           reason: str | None = None) -> ResumeResult:
+    """Hand a pinned target (or regime) back to continuous training: `ct resume`."""
+    kind, subject = _choose(workspace, target, regime)
+    reason_text = _reason(reason, False)
+    actor = current_actor()
+    with workspace.store.write("resume") as tx:
+        current = deployment_sql.current(tx, kind, subject)
+        if current is None:
+            _require_subject(tx, workspace, kind, subject)
+            return ResumeResult(False, f"{_what(kind)} {subject} has never been deployed; "
+                                "nothing to resume")
+        if not current.pinned:
+            return ResumeResult(False, f"{_what(kind)} {subject} is not pinned; nothing to do")
+        deployment_sql.append_pin_event(tx, kind=kind, subject=subject, event_seq=current.seq,
+                                        pinned=False, actor=actor, reason=reason_text)
+        deployment_sql.append_audit(
+            tx, actor=actor, action="resume", subject=_subject(kind, subject),
+            detail={"reason": reason_text, "version": format_version_id(current.to_version),
+                    "pinned_by_event": current.seq})
+    return ResumeResult(True, f"{_what(kind)} {subject} is no longer pinned: continuous "
+                        "training may change it again")

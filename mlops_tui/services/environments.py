@@ -24,6 +24,49 @@ def capture_host() -> EnvSnapshot:
     return env_from_capture(capture(), source="host")
 
 
+# Runs the capture module's own source in the image (the image need not have mlops-tui), with
+# the first interpreter found: a trainer image's venv, else the image's python3 or python.
+IMAGE_PYTHONS = ("/opt/venv/bin/python", "python3", "python")
+_IMAGE_SCRIPT = ('for p in ' + " ".join(IMAGE_PYTHONS) + '; do '
+                 'if command -v "$p" >/dev/null 2>&1; then exec "$p" -c "$1"; fi; done; '
+                 'echo "no python interpreter" >&2; exit 127')
+
+
+def capture_image(image: str) -> EnvSnapshot:
+    """The environment inside a Docker image (Level 0: will a model load where it is served?).
+
+    Runs a throwaway container without a network; the image is never pulled (exit 6 if the
+    engine has no such image or does not answer)."""
+    import json
+
+    from mlops_tui.core.errors import UnavailableError
+    from mlops_tui.runners import docker as docker_runner
+    from mlops_tui.training import environment
+
+    if not image.strip() or image.startswith("-"):
+        raise UsageError(f"invalid image name {image[:60]!r}")
+    source = Path(environment.__file__).read_text(encoding="utf-8")
+    code, stdout, stderr = docker_runner.run_once(
+        image, ["/bin/sh", "-c"], [_IMAGE_SCRIPT, "sh", source])
+    if code != 0:
+        last = (stderr.strip().splitlines() or ["(no output)"])[-1][:200]
+        raise UnavailableError(f"cannot capture the environment of image {image}: exit {code}: "
+                               f"{last} (looked for {', '.join(IMAGE_PYTHONS)})")
+    try:
+        captured = json.loads(stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise UnavailableError(f"image {image}: the environment capture printed no JSON "
+                               f"({stdout.strip()[:120]!r})") from None
+    return env_from_capture(captured, source=f"image:{image}")
+
+
+def record_environment(workspace: Workspace, env: EnvSnapshot) -> None:
+    """Keep a captured snapshot in the store (e.g. an image's, for the deploy gate's
+    `[serving] environment = "image:NAME"`). Snapshots are stored once per hash."""
+    with workspace.store.write("env-capture") as tx:
+        registry_sql.put_env(tx, env)
+
+
 def env_from_requirements(path: Path) -> EnvSnapshot:
     """A partial environment: the exact pins (`name==version`) of a requirements/lock file."""
     try:
@@ -60,9 +103,11 @@ class ResolvedEnv:
 
 
 def resolve_env(workspace: Workspace, spec: str) -> ResolvedEnv:
-    """`host`, a version id (v12), or a path to a requirements file."""
+    """`host`, `image:NAME`, a version id (v12), or a path to a requirements file."""
     if spec == "host":
         return ResolvedEnv("host", capture_host())
+    if spec.startswith("image:"):
+        return ResolvedEnv(spec, capture_image(spec.removeprefix("image:")))
     if VERSION_PATTERN.fullmatch(spec.strip()):
         with workspace.store.read() as tx:
             version = require_version(tx, spec)
@@ -75,7 +120,7 @@ def resolve_env(workspace: Workspace, spec: str) -> ResolvedEnv:
         return ResolvedEnv(path.name, env_from_requirements(path), partial=True)
     raise UsageError(
         f"cannot read environment {spec[:40]!r}: expected a version id (v12), 'host', "
-        "or a requirements file path")
+        "'image:NAME', or a requirements file path")
 
 
 def diff(workspace: Workspace, left_spec: str, right_spec: str) -> EnvDiff:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops_tui.core.errors import ConflictError, IntegrityError, UsageError
+from mlops_tui.artifacts.blobs import file_sha256
+from mlops_tui.core.errors import ConflictError, IntegrityError, UnavailableError, UsageError
 from mlops_tui.core.models import (
     JOB_TRANSITIONS,
     DataSnapshot,
@@ -18,10 +19,11 @@ from mlops_tui.core.models import (
 )
 from mlops_tui.core.names import not_found
 from mlops_tui.runners import local as local_runner
-from mlops_tui.runners.base import JobHandle, JobStatus, log_tail
+from mlops_tui.runners.base import RUNNER_FILE, JobHandle, JobStatus, log_tail
 from mlops_tui.services.registry import Registration, env_from_capture, register_version
 from mlops_tui.services.workspace import Workspace
-from mlops_tui.store import Tx, jobs as job_sql
+from mlops_tui.store import Tx
+from mlops_tui.store import jobs as job_sql
 from mlops_tui.training.contract import RESULT_FILE, validate_result
 
 
@@ -108,9 +110,19 @@ def ingest_result(workspace: Workspace, job: JobRecord) -> JobOutcome:
     if problems:
         return _reject(workspace, job, "result.json is malformed: " + "; ".join(problems[:5]))
     spec = job.spec
+    metric = spec.get("metric")
+    if metric and metric not in document["metrics"]:
+        return _reject(workspace, job, f"result.json is malformed: metrics lack the holdout "
+                                       f"metric {metric}")
     artifact_file = directory / document["artifact"]["file"]
-    if not artifact_file.is_file():
-        return _reject(workspace, job, f"artifact {artifact_file.name} is missing")
+    if artifact_file.is_symlink() or not artifact_file.is_file():
+        return _reject(workspace, job, f"artifact {artifact_file.name} is missing "
+                                       "(or not a regular file in the job folder)")
+    actual_sha256, _ = file_sha256(artifact_file)  # checked before the slow parent scoring
+    if actual_sha256 != document["artifact"]["sha256"]:
+        return _reject(workspace, job, f"artifact {artifact_file.name}: sha256 "
+                                       f"{actual_sha256[:12]}… does not match result.json's "
+                                       f"{document['artifact']['sha256'][:12]}…")
     metrics = dict(document["metrics"])
     try:
         metrics |= _parent_scores(workspace, spec, document)
@@ -152,8 +164,8 @@ def ingest_result(workspace: Workspace, job: JobRecord) -> JobOutcome:
                                    once_per_job=True)
     except IntegrityError as error:
         return _reject(workspace, job, error.message)
-    except ConflictError as error:  # another process ingested it first
-        return JobOutcome(get_job(workspace, job.id), None, error.message)
+    except ConflictError:  # another process ingested it first
+        return _registered_outcome(workspace, job.id)
     with workspace.store.read() as tx:
         final = job_sql.get_job(tx, job.id)
     return JobOutcome(final, version, f"job {job.short_id} registered {version.id}")
@@ -195,11 +207,47 @@ def _reject(workspace: Workspace, job: JobRecord, reason: str) -> JobOutcome:
     return JobOutcome(final, None, f"job {job.short_id} rejected: {reason}")
 
 
+def _registered_outcome(workspace: Workspace, job_id: str) -> JobOutcome:
+    """The outcome of a job whose result another process has already ingested."""
+    from mlops_tui.store import registry as registry_sql
+
+    with workspace.store.read() as tx:
+        job = job_sql.get_job(tx, job_id)
+        number = job_sql.version_for_job(tx, job_id)
+        version = registry_sql.get_version(tx, number) if number is not None else None
+    if version is None:
+        return JobOutcome(job, None, f"job {job.short_id} {job.state.value}: {job.reason}")
+    return JobOutcome(job, version, f"job {job.short_id} registered {version.id} "
+                                    "(ingested by another process)")
+
+
+def release_runner(workspace: Workspace, job: JobRecord | None) -> None:
+    """Remove a job's container once the job is final: its result ingested (or rejected), or
+    a failure, loss or cancel recorded. Never earlier (DESIGN.md §6)."""
+    if job is None or job.runner != "docker" or not job.state.final:
+        return
+    from mlops_tui.runners import docker as docker_runner
+
+    try:
+        docker_runner.remove_job_container(job.id)
+    except UnavailableError:
+        pass  # the engine is away: a later reconcile removes it
+
+
 def follow_to_end(workspace: Workspace, job: JobRecord, status: JobStatus) -> JobOutcome:
-    """Record a finished status and, for a success, ingest the result."""
+    """Record a finished status and, for a success, ingest the result; then release the
+    job's container."""
+    outcome = _follow_to_end(workspace, job, status)
+    release_runner(workspace, outcome.job)
+    return outcome
+
+
+def _follow_to_end(workspace: Workspace, job: JobRecord, status: JobStatus) -> JobOutcome:
     job = record_status(workspace, job, status)
     if job.state is JobState.SUCCEEDED:
         return ingest_result(workspace, job)
+    if job.state is JobState.INGESTED:  # another process followed it to the end first
+        return _registered_outcome(workspace, job.id)
     message = f"job {job.short_id} {job.state.value}" + (f": {job.reason}" if job.reason else "")
     return JobOutcome(job, None, message)
 
@@ -209,31 +257,87 @@ def reconcile(workspace: Workspace) -> list[JobOutcome]:
     outcomes = []
     with workspace.store.read() as tx:
         pending = job_sql.list_jobs(tx, unfinished_only=True, limit=None)
-        succeeded = [j for j in job_sql.list_jobs(tx, limit=None) if j.state is JobState.SUCCEEDED]
+        every_job = job_sql.list_jobs(tx, limit=None)
+        succeeded = [j for j in every_job if j.state is JobState.SUCCEEDED]
     for job in pending:
-        if job.state is JobState.REQUESTED and not job_dir(workspace, job.id).exists():
-            age = datetime.now(UTC) - job.state_at
-            if age.total_seconds() < 60:
-                continue  # its launcher is still preparing it
-            status = JobStatus("lost", "the launcher stopped before the job was created")
-        else:
-            status = handle_for(workspace, job).status()
-        if status.finished:
-            outcomes.append(follow_to_end(workspace, job, status))
+        try:
+            outcome = _reconcile_one(workspace, job)
+        except ConflictError as error:  # another process moved it on meanwhile
+            outcome = JobOutcome(get_job(workspace, job.id), None, error.message)
+        except UnavailableError as error:  # e.g. its Docker engine is down: try next time
+            outcome = JobOutcome(job, None, f"job {job.short_id}: cannot follow it now: "
+                                            f"{error.message}")
+        if outcome is not None:
+            outcomes.append(outcome)
     for job in succeeded:
-        outcomes.append(ingest_result(workspace, job))
-    if workspace.config.runner.kind in ("docker", "auto"):
+        outcome = ingest_result(workspace, job)
+        release_runner(workspace, outcome.job)
+        outcomes.append(outcome)
+    if workspace.config.runner.kind in ("docker", "auto") or any(
+            j.runner == "docker" for j in every_job):
         outcomes.extend(_reconcile_containers(workspace))
     return outcomes
 
 
+PREPARING_GRACE_SECONDS = 600  # a launcher on another host gets this long to start a job
+
+
+def _reconcile_one(workspace: Workspace, job: JobRecord) -> JobOutcome | None:
+    """Move one unfinished job to its true state; None while nothing changed."""
+    started = (job_dir(workspace, job.id) / RUNNER_FILE).exists()
+    if job.state is not JobState.RUNNING and not started:
+        # Still being prepared (snapshots exported, runner starting) unless its launcher died.
+        alive = local_runner.launcher_alive(job.spec.get("launcher"))
+        age = (datetime.now(UTC) - job.state_at).total_seconds()
+        if alive or (alive is None and age < PREPARING_GRACE_SECONDS):
+            return None
+        status = JobStatus("failed", f"its launcher stopped before the job started "
+                                     f"(while {job.state.value})")
+    else:
+        status = handle_for(workspace, job).status()
+    if not status.finished:
+        if job.state is JobState.CREATED:  # its launcher died between start and record
+            with workspace.store.write("job-running") as tx:
+                current = job_sql.get_job(tx, job.id)
+                if current.state is JobState.CREATED:
+                    transition(tx, current, JobState.RUNNING, "followed by reconcile")
+        return None
+    return follow_to_end(workspace, job, status)
+
+
 def _reconcile_containers(workspace: Workspace) -> list[JobOutcome]:
+    """Remove containers carrying this store's label that no unfinished job follows: those of
+    final jobs (their removal was interrupted) and those of jobs this store does not know.
+    Containers of unfinished jobs are adopted by `_reconcile_one` (followed to the end)."""
+    from mlops_tui.runners import docker as docker_runner
+    from mlops_tui.store import registry as registry_sql
+
+    with workspace.store.read() as tx:
+        store_id = registry_sql.store_meta(tx).get("store_id", "")
     try:
-        from mlops_tui.runners import docker as docker_runner
-    except ImportError:
-        return []
-    reconcile_orphans = getattr(docker_runner, "reconcile_orphans", None)
-    return reconcile_orphans(workspace) if reconcile_orphans else []
+        containers = docker_runner.job_containers(store_id)
+    except UnavailableError:
+        return []  # no engine now: nothing to clean, and jobs were followed above
+    outcomes = []
+    for container in containers:
+        with workspace.store.read() as tx:
+            job = job_sql.get_job(tx, container.job_id) if container.job_id else None
+        if job is not None and not job.state.final:
+            continue  # unfinished, or succeeded and not yet ingested: keep it
+        if not docker_runner.remove_job_container(container.job_id):
+            continue
+        if job is None:
+            now = datetime.now(UTC)
+            job = JobRecord(id=container.job_id, regime=container.regime, runner="docker",
+                            created_at=now, state=JobState.LOST, state_at=now,
+                            reason="unknown to this store")
+            message = (f"removed orphan container {container.name} ({container.state}): "
+                       "this store has no such job")
+        else:
+            message = (f"removed container {container.name} of job {job.short_id} "
+                       f"({job.state.value})")
+        outcomes.append(JobOutcome(job, None, message))
+    return outcomes
 
 
 def cancel_job(workspace: Workspace, job_id: str) -> JobRecord:
@@ -241,12 +345,21 @@ def cancel_job(workspace: Workspace, job_id: str) -> JobRecord:
         job = require_job(tx, job_id)
     if not job.state.unfinished:
         raise ConflictError(f"job {job.short_id} is already {job.state.value}")
-    handle_for(workspace, job).cancel()
+    handle = handle_for(workspace, job)
+    if job.state is JobState.RUNNING:
+        status = handle.status()
+        if status.finished:  # it ended before the cancel: record how, stop nothing
+            outcome = follow_to_end(workspace, job, status)
+            raise ConflictError(f"job {job.short_id} had already ended; {outcome.message}",
+                                detail={"state": outcome.job.state.value})
+    handle.cancel()
     with workspace.store.write("job-cancel") as tx:
         current = job_sql.get_job(tx, job.id)
         if current.state.unfinished:
             transition(tx, current, JobState.CANCELLED, "cancelled by an operator")
-        return job_sql.get_job(tx, job.id)
+        cancelled = job_sql.get_job(tx, job.id)
+    release_runner(workspace, cancelled)
+    return cancelled
 
 
 def job_events(workspace: Workspace, job_id: str) -> tuple[JobRecord, list]:

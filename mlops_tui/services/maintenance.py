@@ -1,20 +1,23 @@
-"""Store upkeep: migrate, verify invariants, back up."""
+"""Store upkeep: migrate, verify invariants (and repair the derived serving folder), back up."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops_tui.artifacts import blobs, code as code_snapshots
-from mlops_tui.core.errors import IntegrityError
+from mlops_tui.artifacts import blobs
+from mlops_tui.artifacts import code as code_snapshots
+from mlops_tui.core.errors import IntegrityError, MlopsError
 from mlops_tui.services.workspace import Workspace
-from mlops_tui.store import deployments as deployment_sql, registry as registry_sql
+from mlops_tui.store import deployments as deployment_sql
+from mlops_tui.store import registry as registry_sql
 
 
 @dataclass(frozen=True)
 class VerifyReport:
     problems: list[str]
     checked: dict[str, int]
+    repaired: list[str] = field(default_factory=list)  # derived state rebuilt from the store
 
     @property
     def ok(self) -> bool:
@@ -31,12 +34,16 @@ def verify_store(workspace: Workspace) -> VerifyReport:
         for seq in deployment_sql.events_without_audit(tx):
             problems.append(f"deployment event {seq} has no audit row")
         problems.extend(registry_sql.dangling_references(tx))
+        for number in deployment_sql.collected_but_protected(tx):
+            problems.append(f"version v{number}: its weights were collected although a "
+                            "deployment event names it")
+        collected = deployment_sql.collected(tx)
         artifacts = registry_sql.artifact_refs(tx)
         codes = registry_sql.all_code(tx)
         counts = registry_sql.counts(tx)
     seen: set[str] = set()
     for number, relative, sha256 in artifacts:
-        if sha256 in seen:
+        if number in collected or sha256 in seen:  # `models gc` removed collected weights
             continue
         seen.add(sha256)
         try:
@@ -48,7 +55,27 @@ def verify_store(workspace: Workspace) -> VerifyReport:
         problems.extend(code_snapshots.verify_snapshot(workspace.code_root, code))
     checked = {"versions": counts["model_versions"], "artifacts": len(seen),
                "code_snapshots": len(codes), "deployment_events": counts["deployment_events"]}
-    return VerifyReport(problems=problems, checked=checked)
+    serving_problems, repaired = check_serving(workspace)
+    return VerifyReport(problems=problems + serving_problems, checked=checked,
+                        repaired=repaired)
+
+
+def check_serving(workspace: Workspace) -> tuple[list[str], list[str]]:
+    """(problems, repairs): the serving folder must match the store. It is derived from
+    the store, so a mismatch a crash left behind is repaired here, not just reported."""
+    from mlops_tui.services import serving
+
+    try:
+        found = serving.inspect(workspace)
+        if not found:
+            return [], []
+        result = serving.sync(workspace, unit="verify")
+    except (MlopsError, OSError) as error:
+        text = getattr(error, "message", None) or str(error)
+        return [f"serving folder does not match the store and cannot be repaired: {text}"], []
+    left = serving.inspect(workspace)
+    repaired = [f"serving folder: {problem}" for problem in found]
+    return [f"serving folder: {p}" for p in list(result.problems) + left], repaired
 
 
 def migrate_store(workspace: Workspace) -> tuple[int, int]:

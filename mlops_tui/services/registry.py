@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops_tui.artifacts import blobs, code as code_snapshots, weights
+from mlops_tui.artifacts import blobs, weights
+from mlops_tui.artifacts import code as code_snapshots
 from mlops_tui.core.errors import ConflictError, IntegrityError, UsageError
 from mlops_tui.core.fingerprint import environment_hash
 from mlops_tui.core.models import (
@@ -22,7 +23,10 @@ from mlops_tui.core.models import (
 from mlops_tui.core.names import format_version_id, not_found, parse_version_id, validate_name
 from mlops_tui.services.actor import current_actor
 from mlops_tui.services.workspace import Workspace
-from mlops_tui.store import Tx, deployments as deployment_sql, jobs as job_sql, registry as registry_sql
+from mlops_tui.store import Tx
+from mlops_tui.store import deployments as deployment_sql
+from mlops_tui.store import jobs as job_sql
+from mlops_tui.store import registry as registry_sql
 from mlops_tui.training.environment import module_distributions
 
 AUTO = "auto"
@@ -94,6 +98,10 @@ def register_version(
     artifact_bytes = artifact_path.read_bytes()
     needed = required_packages(artifact_bytes)
     code = code_snapshots.snapshot(workspace.code_root, registration.code_dir)
+    from mlops_tui.services.drift import profile_snapshot  # numpy: only when registering
+    from mlops_tui.store import drift as drift_sql
+
+    profile = profile_snapshot(workspace, registration.train)  # the version's drift reference
     env = registration.environment
     artifact = ArtifactRef(
         sha256=sha256, size=len(artifact_bytes),
@@ -111,6 +119,8 @@ def register_version(
         for snapshot in (registration.train, registration.holdout):
             if snapshot is not None:
                 registry_sql.put_data_snapshot(tx, snapshot)
+        if profile is not None:
+            drift_sql.put_profile(tx, profile)
         parent = registration.parent
         if parent == AUTO:
             champion = deployment_sql.current(tx, DeploymentKind.CHAMPION, regime)

@@ -20,12 +20,10 @@ from mlops_tui.runners import local as local_runner
 from mlops_tui.runners.base import JobHandle, wait_for
 from mlops_tui.services import jobs as job_service
 from mlops_tui.services.workspace import Workspace
-from mlops_tui.store import (
-    deployments as deployment_sql,
-    jobs as job_sql,
-    observations as observation_sql,
-    registry as registry_sql,
-)
+from mlops_tui.store import deployments as deployment_sql
+from mlops_tui.store import jobs as job_sql
+from mlops_tui.store import observations as observation_sql
+from mlops_tui.store import registry as registry_sql
 from mlops_tui.training.contract import METRICS, SPEC_FILE, SPEC_SCHEMA
 
 Progress = Callable[[str], None]
@@ -98,6 +96,10 @@ def start_retrain(workspace: Workspace, request: RetrainRequest,
     runner, note = choose_runner(workspace, request.runner)
     if note:
         say(note)
+    if runner == "docker":  # engine and base image, before any job exists (else exit 6)
+        from mlops_tui.services.images import preflight
+
+        preflight(workspace)
     job_id = str(uuid.uuid4())
     with workspace.store.write("retrain-request") as tx:
         known = registry_sql.regime_names(tx)
@@ -121,6 +123,8 @@ def start_retrain(workspace: Workspace, request: RetrainRequest,
             "pipeline_dir": "pipeline", "parent": champion.to_version if champion else None,
             "since": request.since.isoformat() if request.since else None,
             "until": request.until.isoformat() if request.until else None,
+            # lets reconcile tell a job still being prepared from one whose launcher died
+            "launcher": local_runner.launcher_identity(),
         }
         job_sql.insert_job(tx, job_id=job_id, regime=regime, runner=runner, spec=spec)
     handle: JobHandle | None = None
@@ -137,12 +141,16 @@ def start_retrain(workspace: Workspace, request: RetrainRequest,
             job_sql.update_spec(tx, job_id, spec)
             job_service.transition(tx, job_sql.get_job(tx, job_id), JobState.CREATED)
         say(f"job {job_id[:8]}: starting on the {runner} runner")
-        handle = _launch(workspace, runner, job_id, directory, spec)
+        handle = _launch(workspace, runner, job_id, directory, spec, say)
         with workspace.store.write("job-running") as tx:
             job_sql.update_spec(tx, job_id, spec)
-            job_service.transition(tx, job_sql.get_job(tx, job_id), JobState.RUNNING,
-                                   detail=handle.detail())
+            current = job_sql.get_job(tx, job_id)
+            if current.state is JobState.CREATED:
+                job_service.transition(tx, current, JobState.RUNNING, detail=handle.detail())
             job = job_sql.get_job(tx, job_id)
+        if job.state is JobState.CANCELLED:  # cancelled while it was being started
+            handle.cancel()
+            raise ConflictError(f"job {job.short_id} was cancelled while it started")
     except BaseException as error:
         if handle is None:  # once launched, the job is followed by reconcile instead
             reason = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
@@ -162,10 +170,13 @@ def _export_snapshots(workspace: Workspace, files: list[Path], request: RetrainR
                       regime: str, directory: Path) -> dict:
     staging = directory / "staging"
     staging.mkdir()
+    with workspace.store.read() as tx:  # late labels (`mlops-tui labels ingest`) join on the id
+        labels = [workspace.root / p for p in observation_sql.label_paths(tx)]
     split = observation_sql.export_split(
         files, workspace.config.data, regime=regime, since=request.since, until=request.until,
         holdout_share=workspace.config.pipeline.holdout_share,
-        train_path=staging / "train.parquet", holdout_path=staging / "holdout.parquet")
+        train_path=staging / "train.parquet", holdout_path=staging / "holdout.parquet",
+        label_files=labels)
     if split.train_rows == 0 or split.holdout_rows == 0:
         raise UsageError(
             f"regime {regime} has {split.train_rows + split.holdout_rows} labelled rows in the "
@@ -201,13 +212,21 @@ def _copy_pipeline(source: Path, destination: Path) -> None:
 
 
 def _launch(workspace: Workspace, runner: str, job_id: str, directory: Path,
-            spec: dict) -> JobHandle:
+            spec: dict, say: Progress | None = None) -> JobHandle:
     snapshots = spec["snapshots"]
     train = workspace.root / snapshots["train"]["path"]
     holdout = workspace.root / snapshots["holdout"]["path"]
     if runner == "docker":
         from mlops_tui.runners import docker as docker_runner
+        from mlops_tui.services.images import ensure_trainer_image, log_into
 
+        # The image is built from the job's copy of the pipeline (the code that is recorded);
+        # its id goes into the spec, and from there into the version's lineage.
+        image = ensure_trainer_image(workspace, directory / spec["pipeline_dir"], progress=say,
+                                     log=log_into(directory))
+        with workspace.store.read() as tx:
+            spec["store_id"] = registry_sql.store_meta(tx).get("store_id", "")
+        spec["image"], spec["image_id"] = image.tag, image.id
         return docker_runner.start(workspace, job_id, directory, train, holdout, spec)
     return local_runner.start(job_id, directory, train, holdout)
 

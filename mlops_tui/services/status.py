@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from mlops_tui.core.models import DeploymentEvent, DeploymentKind
 from mlops_tui.services.workspace import Workspace
-from mlops_tui.store import deployments as deployment_sql, registry as registry_sql
+from mlops_tui.store import deployments as deployment_sql
+from mlops_tui.store import registry as registry_sql
 
 
 @dataclass(frozen=True)

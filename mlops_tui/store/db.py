@@ -50,6 +50,18 @@ def _base() -> duckdb.DuckDBPyConnection:
 
 
 @contextmanager
+def _guarded(timeout: float) -> Iterator[None]:
+    """This process's turn at the store; another thread's long unit of work is 'busy' too."""
+    if not _instance_guard.acquire(timeout=timeout):
+        raise StoreBusyError(
+            f"store is busy: another task of this process has held it for {timeout:g}s")
+    try:
+        yield
+    finally:
+        _instance_guard.release()
+
+
+@contextmanager
 def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
     """A cursor on the in-memory instance for work on files, never on the store."""
     with _instance_guard:
@@ -96,7 +108,8 @@ class Tx:
         return row[0] if row else None
 
     def arrow(self, sql: str, params: Sequence[Any] = ()):
-        return self._cursor.execute(sql, list(params)).fetch_arrow_table()
+        """One query's rows as an Arrow table (DuckDB 2 has no fetch_arrow_table)."""
+        return self._cursor.sql(sql, params=list(params)).to_arrow_table()
 
 
 class Store:
@@ -133,7 +146,7 @@ class Store:
             raise NotFoundError(
                 f"no store at {self.db_path}: run 'mlops-tui init' or pass --workspace"
             )
-        with _instance_guard, hold_lock(
+        with _guarded(self.lock_timeout), hold_lock(
             self.lock_path, exclusive=exclusive, timeout=self.lock_timeout, command=self.command
         ):
             if exclusive and not os.access(self.db_path.parent, os.W_OK):
@@ -213,7 +226,7 @@ class Store:
         if self.db_path.exists():
             raise ConflictError(f"a store already exists at {self.db_path}")
         store_id = str(uuid.uuid4())
-        with _instance_guard, hold_lock(
+        with _guarded(self.lock_timeout), hold_lock(
             self.lock_path, exclusive=True, timeout=self.lock_timeout, command=self.command
         ), self._attached(read_only=False) as cursor:
             cursor.execute("BEGIN TRANSACTION")

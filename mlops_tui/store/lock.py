@@ -27,7 +27,7 @@ def _holder_text(lock_path: Path) -> str:
         holder = json.loads(lock_path.read_text() or "{}")
     except (OSError, ValueError):
         holder = {}
-    if not holder:
+    if not holder or not _may_be_alive(holder):
         return "readers (or a writer that has just finished)"
     return (
         f"pid {holder.get('pid')} on {holder.get('host')} "
@@ -35,19 +35,28 @@ def _holder_text(lock_path: Path) -> str:
     )
 
 
+def _may_be_alive(holder: dict) -> bool:
+    """False when the recorded writer is a dead process on this host (killed mid-write)."""
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(holder.get("pid", -1)), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, OverflowError):
+        return True
+    return True
+
+
 @contextmanager
 def hold_lock(
     lock_path: Path, *, exclusive: bool, timeout: float, command: str
 ) -> Iterator[None]:
     """Hold the store lock; raise StoreBusyError naming the writer after `timeout` seconds."""
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        if exclusive and error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            raise ReadOnlyError(
-                f"workspace {lock_path.parent} is read-only: cannot write the store"
-            ) from None
-        fd = os.open(lock_path, os.O_RDONLY)  # readers may use a read-only workspace
+    fd = _open_lock_file(lock_path, exclusive)
+    if fd is None:
+        yield  # a read-only workspace without a lock file: no writer can exist there
+        return
     try:
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         deadline = time.monotonic() + timeout
@@ -79,3 +88,18 @@ def hold_lock(
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _open_lock_file(lock_path: Path, exclusive: bool) -> int | None:
+    """The lock file's descriptor; None for a reader of a read-only workspace without one."""
+    try:
+        return os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        if exclusive and error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise ReadOnlyError(
+                f"workspace {lock_path.parent} is read-only: cannot write the store"
+            ) from None
+    try:
+        return os.open(lock_path, os.O_RDONLY)  # readers may use a read-only workspace
+    except FileNotFoundError:
+        return None

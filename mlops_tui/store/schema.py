@@ -160,6 +160,90 @@ SCHEMA_V2: list[str] = [
     )""",
 ]
 
+# v3: serving pins and garbage collection. A manual deploy or rollback pins its subject through
+# the event's `pinned` flag; `ct resume` appends a pin event that overrides the flag of the
+# event it names (and only that one), so history stays append-only. `current_deployments.pinned`
+# is the live pin state. Versions whose weights `models gc` removed are listed once.
+SCHEMA_V3: list[str] = [
+    """CREATE TABLE pin_events (
+        seq INTEGER PRIMARY KEY,
+        kind VARCHAR NOT NULL,
+        subject VARCHAR NOT NULL,
+        event_seq INTEGER NOT NULL,
+        pinned BOOLEAN NOT NULL,
+        actor VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        occurred_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE collected_versions (
+        number INTEGER PRIMARY KEY,
+        artifact_sha256 VARCHAR NOT NULL,
+        actor VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        collected_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE OR REPLACE VIEW current_deployments AS
+        WITH latest AS (
+            SELECT * FROM deployment_events
+            QUALIFY row_number() OVER (PARTITION BY kind, subject ORDER BY seq DESC) = 1
+        ), latest_pin AS (
+            SELECT * FROM pin_events
+            QUALIFY row_number() OVER (PARTITION BY kind, subject ORDER BY seq DESC) = 1
+        )
+        SELECT l.seq, l.kind, l.subject, l.from_version, l.to_version, l.action, l.actor,
+               l.reason, l.occurred_at,
+               CASE WHEN p.seq IS NOT NULL AND p.event_seq >= l.seq THEN p.pinned
+                    ELSE l.pinned END AS pinned,
+               l.detail
+        FROM latest l LEFT JOIN latest_pin p ON p.kind = l.kind AND p.subject = l.subject""",
+]
+
+# v4: drift over time. A drift run records its settings, one row per window (regime and how it
+# was identified, the reference it was judged against, the dataset verdict and the serving
+# version's metric on labelled rows) and one per window and feature in drift_results (now
+# with the p-value, the window's rows and the reference snapshot). Label files are
+# remembered by content so the same file twice is a no-op.
+SCHEMA_V4: list[str] = [
+    "ALTER TABLE drift_results ADD COLUMN p_value DOUBLE",
+    "ALTER TABLE drift_results ADD COLUMN rows BIGINT",
+    "ALTER TABLE drift_results ADD COLUMN reference VARCHAR",
+    "CREATE INDEX drift_results_run ON drift_results (run_id)",
+    """CREATE TABLE drift_runs (
+        run_id VARCHAR PRIMARY KEY,
+        computed_at TIMESTAMP NOT NULL,
+        settings VARCHAR NOT NULL DEFAULT '{}'
+    )""",
+    """CREATE TABLE drift_windows (
+        run_id VARCHAR NOT NULL,
+        window_start TIMESTAMP NOT NULL,
+        window_end TIMESTAMP NOT NULL,
+        rows BIGINT NOT NULL,
+        regime VARCHAR NOT NULL,
+        regime_method VARCHAR NOT NULL,
+        regime_distance DOUBLE,
+        mixed BOOLEAN NOT NULL,
+        warning VARCHAR NOT NULL DEFAULT '',
+        reference_version INTEGER,
+        reference_basis VARCHAR NOT NULL,
+        reference VARCHAR,
+        drift_share DOUBLE,
+        verdict VARCHAR NOT NULL,
+        serving_version INTEGER,
+        metric VARCHAR,
+        metric_value DOUBLE,
+        labelled_rows BIGINT
+    )""",
+    "CREATE INDEX drift_windows_run ON drift_windows (run_id)",
+    "CREATE INDEX profiles_snapshot ON profiles (snapshot)",
+    """CREATE TABLE label_files (
+        sha256 VARCHAR PRIMARY KEY,
+        source VARCHAR NOT NULL,
+        rows BIGINT NOT NULL,
+        matched BIGINT NOT NULL,
+        ingested_at TIMESTAMP NOT NULL
+    )""",
+]
+
 # Migrations by the version they produce. A new store runs all of them in order.
-MIGRATIONS: dict[int, list[str]] = {1: SCHEMA_V1, 2: SCHEMA_V2}
+MIGRATIONS: dict[int, list[str]] = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4}
 CURRENT_SCHEMA = max(MIGRATIONS)

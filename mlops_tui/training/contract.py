@@ -5,6 +5,7 @@ Standard library only: this module runs inside job containers too.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 SPEC_SCHEMA = 1
@@ -54,6 +55,8 @@ def validate_result(doc: Any, job_id: str) -> list[str]:
         for key, value in metrics.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 problems.append(f"metrics.{key}: expected a number")
+            elif not math.isfinite(value):  # NaN or infinity would poison comparisons
+                problems.append(f"metrics.{key}: expected a finite number, got {value}")
     environment = _require(doc, "environment", dict, problems, "")
     if environment is not None:
         for key in ("python_version", "implementation", "platform"):

@@ -5,6 +5,7 @@ Runs on the host and inside jobs and images, so it imports nothing but the stdli
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import platform
 import re
@@ -30,9 +31,14 @@ def capture() -> dict:
     }
 
 
+@functools.lru_cache(maxsize=1)
+def _packages_distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()  # scans every installed package: once
+
+
 def module_distributions(modules: set[str]) -> dict[str, list[str]]:
     """Map top-level module names to the distributions that provide them."""
-    mapping = importlib.metadata.packages_distributions()
+    mapping = _packages_distributions()
     return {m: sorted({_normalize(d) for d in mapping.get(m, [])}) for m in sorted(modules)}
 
 

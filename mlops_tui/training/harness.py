@@ -122,7 +122,10 @@ def run(job_dir: Path, train_file: Path, holdout_file: Path) -> dict:
     data = sio.dumps(estimator)
     artifact = job_dir / ARTIFACT_FILE
     temp = artifact.with_name(f".{artifact.name}.tmp")
-    temp.write_bytes(data)
+    with open(temp, "wb") as handle:  # durable before result.json can name it
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(temp, artifact)
     result = {
         "schema": RESULT_SCHEMA,

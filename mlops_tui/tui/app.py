@@ -1,136 +1,203 @@
-"""The dashboard application: an overview of serving state, regimes and model versions."""
+"""The dashboard application: views reachable with `:`, a refresh timer that reconciles
+jobs, store health, key remapping, the "too small" guard and a clean exit on SIGHUP.
+
+The App holds only what views share (workspace, mode, clock, store health, what the operator
+last selected); each view is a screen under tui/screens/ that owns its handlers.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from textual import work
-from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.app import App
+from textual.reactive import reactive
+from textual.worker import Worker, WorkerState
 
 from mlops_tui.core.errors import MlopsError
-from mlops_tui.core.models import ModelVersion
-from mlops_tui.services.status import Status
 from mlops_tui.services.workspace import Workspace
+from mlops_tui.tui.actions import ActionContext
+from mlops_tui.tui.keys import app_bindings
+from mlops_tui.tui.messages import JobsReconciled, VersionChosen
+from mlops_tui.tui.palette import DashboardCommands
+from mlops_tui.tui.screens import VIEWS
+from mlops_tui.tui.screens.base import DashboardScreen
+from mlops_tui.tui.screens.modals import (
+    MIN_HEIGHT,
+    MIN_WIDTH,
+    CommandLineScreen,
+    ErrorScreen,
+    TooSmallScreen,
+)
+from mlops_tui.tui.widgets.status import StoreHealth
+
+Clock = Callable[[], datetime]
+HANGUP_EXIT_CODE = 129  # 128 + SIGHUP, as a shell reports it
 
 
-@dataclass
-class OverviewData:
-    status: Status
-    versions: list[ModelVersion]
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
-class OverviewLoaded(Message):
-    def __init__(self, data: OverviewData) -> None:
-        super().__init__()
-        self.data = data
-
-
-class StoreFailed(Message):
-    def __init__(self, message: str) -> None:
-        super().__init__()
-        self.message = message
-
-
-class OverviewScreen(Screen):
-    """Targets and their active versions, regimes and champions, recent versions."""
-
-    BINDINGS = [
-        Binding("r", "refresh", "Refresh", id="refresh", tooltip="Reload from the store"),
-    ]
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static("", id="banner")
-        with Horizontal(id="top"):
-            with Vertical(id="serving-pane"):
-                yield Static("Serving", classes="pane-title")
-                yield DataTable(id="serving", cursor_type="row")
-            with Vertical(id="regimes-pane"):
-                yield Static("Regimes", classes="pane-title")
-                yield DataTable(id="regimes", cursor_type="row")
-        yield Static("Model versions", classes="pane-title")
-        yield DataTable(id="versions", cursor_type="row")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#serving", DataTable).add_columns("target", "active", "since")
-        self.query_one("#regimes", DataTable).add_columns("regime", "champion", "versions")
-        self.query_one("#versions", DataTable).add_columns(
-            "version", "regime", "trigger", "runner", "metric", "created")
-        self.action_refresh()
-        self.set_interval(self.app.workspace.config.tui.refresh_seconds, self.action_refresh)
-
-    def action_refresh(self) -> None:
-        self.load()
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="overview")
-    def load(self) -> None:
-        from mlops_tui.services.registry import list_versions
-        from mlops_tui.services.status import status
-
-        try:
-            workspace = self.app.workspace
-            data = OverviewData(status(workspace), list_versions(workspace, limit=200).versions)
-        except MlopsError as error:
-            self.post_message(StoreFailed(error.message))
-            return
-        self.post_message(OverviewLoaded(data))
-
-    def on_store_failed(self, message: StoreFailed) -> None:
-        banner = self.query_one("#banner", Static)
-        banner.update(f"⚠ store unavailable, showing the last data (stale): {message.message}")
-        banner.add_class("visible")
-
-    def on_overview_loaded(self, message: OverviewLoaded) -> None:
-        self.query_one("#banner", Static).remove_class("visible")
-        status = message.data.status
-        metric = self.app.workspace.config.pipeline.metric
-        self.app.sub_title = f"{status.workspace} · runner {status.runner}"
-        serving = self.query_one("#serving", DataTable)
-        serving.clear()
-        for target, event in sorted(status.active.items()):
-            serving.add_row(target, f"v{event.to_version}" + (" (pinned)" if event.pinned else ""),
-                            f"{event.at:%Y-%m-%d %H:%M}")
-        regimes = self.query_one("#regimes", DataTable)
-        regimes.clear()
-        for regime in status.regimes:
-            champion = status.champions.get(regime)
-            regimes.add_row(regime, f"v{champion.to_version}" if champion else "none",
-                            str(status.versions_by_regime.get(regime, 0)))
-        versions = self.query_one("#versions", DataTable)
-        versions.clear()
-        for v in message.data.versions:
-            value = v.metrics.get(metric)
-            versions.add_row(v.id, v.regime, v.trigger.value, v.runner,
-                             f"{metric}={value:.3f}" if value is not None else "-",
-                             f"{v.created_at:%Y-%m-%d %H:%M}")
-
-
-class MlopsApp(App):
+class MlopsApp(App[None], inherit_bindings=False):
     """mlops-tui's dashboard."""
 
     CSS_PATH = "mlops.tcss"
     TITLE = "mlops-tui"
-    BINDINGS = [
-        Binding("q", "quit", "Quit", id="quit", tooltip="Leave the dashboard"),
-        Binding("question_mark", "help", "Keys", id="help", tooltip="Show the keys of this view"),
-    ]
+    BINDINGS = app_bindings()
+    COMMANDS = App.COMMANDS | {DashboardCommands}
 
-    def __init__(self, workspace: Workspace, readonly: bool = False) -> None:
+    health: reactive[StoreHealth] = reactive(StoreHealth, always_update=True)
+
+    def __init__(self, workspace: Workspace, readonly: bool = False, *,
+                 clock: Clock = utc_now, refresh_seconds: float | None = None) -> None:
         super().__init__()
         self.workspace = workspace
         self.readonly = readonly
+        self.clock = clock
+        self.refresh_seconds = refresh_seconds or workspace.config.tui.refresh_seconds
+        self.runner_label = workspace.config.runner.kind
+        self.selected_version: str | None = None
+        self.selected_regime: str | None = None
+        self._job_handles: list[Any] = []
+
+    # -- start and stop --------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.push_screen(OverviewScreen())
+        if self.workspace.config.keymap:
+            self.set_keymap(self.workspace.config.keymap)
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hang_up)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # no SIGHUP here (or not the main thread, e.g. some test runners)
+        self.push_screen(VIEWS["overview"]())
+        self.set_interval(self.refresh_seconds, self.refresh_tick, name="refresh")
+        self.check_size()
 
-    def action_help(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
+    def _hang_up(self) -> None:
+        """The terminal went away (an SSH client died): leave at once, holding nothing."""
+        self.exit(return_code=HANGUP_EXIT_CODE)
+
+    # -- terminal size ---------------------------------------------------------------------
+
+    def check_size(self) -> None:
+        """Cover the views with a notice while the terminal is below 80×24."""
+        width, height = self.size
+        small = width < MIN_WIDTH or height < MIN_HEIGHT
+        covered = isinstance(self.screen, TooSmallScreen)
+        if small and not covered:
+            self.push_screen(TooSmallScreen())
+        elif covered and not small:
+            self.pop_screen()
+
+    # -- views -----------------------------------------------------------------------------
+
+    def open_command_line(self) -> None:
+        words = list(VIEWS) + ["quit"]
+        self.push_screen(CommandLineScreen(words), self.run_command_line)
+
+    def run_command_line(self, text: str | None) -> None:
+        """`models`, `lineage v12`, `env v3 host`, `drift sedan`, `q`."""
+        if not text:
+            return
+        word, _, argument = text.strip().partition(" ")
+        word = word.lower()
+        if word in ("q", "quit", "q!"):
+            self.exit()
+            return
+        matches = [name for name in VIEWS if name.startswith(word)]
+        if word in VIEWS:
+            matches = [word]
+        if len(matches) != 1:
+            self.notify(f"unknown view {word!r}: one of {', '.join(VIEWS)}",
+                        severity="error", title=":" + word, markup=False)
+            return
+        self.open_view(matches[0], argument.strip() or None)
+
+    def open_view(self, name: str, argument: str | None = None) -> None:
+        """Show view `name`; a view already open is brought back rather than stacked."""
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen) and screen.VIEW == name:
+                while self.screen is not screen:
+                    self.pop_screen()
+                if argument:
+                    screen.set_argument(argument)
+                return
+        self.push_screen(VIEWS[name](argument))
+
+    def go_back(self) -> None:
+        views = [s for s in self.screen_stack if isinstance(s, DashboardScreen)]
+        if len(views) > 1 and self.screen is views[-1]:
+            self.pop_screen()
+
+    def on_version_chosen(self, message: VersionChosen) -> None:
+        self.selected_version = message.version_id
+        if message.regime:
+            self.selected_regime = message.regime
+
+    def default_context(self) -> ActionContext:
+        return ActionContext(regime=self.selected_regime, version_id=self.selected_version)
+
+    # -- refresh, store health, jobs ---------------------------------------------------------
+
+    def refresh_tick(self) -> None:
+        """Every [tui] refresh_seconds: reconcile jobs (not read-only), then re-read."""
+        if self.readonly:
+            self.refresh_all()
         else:
-            self.action_show_help_panel()
+            self.reconcile_jobs()
+
+    def refresh_all(self) -> None:
+        screen = self._current_view()
+        if screen is not None:
+            screen.reload()
+
+    def _current_view(self) -> DashboardScreen | None:
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, DashboardScreen):
+                return screen
+        return None
+
+    def keep_job_handle(self, handle: Any) -> None:
+        """A job started here: poll its handle so its finished process is reaped."""
+        self._job_handles.append(handle)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="reconcile")
+    def reconcile_jobs(self) -> None:
+        from mlops_tui.services.jobs import reconcile
+
+        self._job_handles = [h for h in self._job_handles if not h.status().finished]
+        try:
+            outcomes = reconcile(self.workspace)
+        except MlopsError:
+            outcomes = []  # the view's own read will report the store's state
+        self.post_message(JobsReconciled([o.message for o in outcomes if o.message]))
+
+    def on_jobs_reconciled(self, message: JobsReconciled) -> None:
+        for text in message.messages:
+            self.notify(text, title="jobs", markup=False)
+        self.refresh_all()
+
+    def store_read_ok(self) -> None:
+        self.health = StoreHealth("ok", "", self.clock())
+
+    def store_read_failed(self, kind: str, detail: str) -> None:
+        self.health = StoreHealth(kind, detail, self.health.last_ok)
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place an unexpected worker error surfaces: a line, never a traceback."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        text = (error.message if isinstance(error, MlopsError)
+                else f"{type(error).__name__}: {error}")
+        if event.worker.group in ("load", "page", "detail", "reconcile", "log"):
+            self.store_read_failed("unavailable", text)
+        else:
+            self.push_screen(ErrorScreen("unexpected error", text))

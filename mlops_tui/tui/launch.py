@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+from mlops_tui.core.config import ConfigError
 from mlops_tui.services.workspace import Workspace
+
+
+def check_keymap(workspace: Workspace) -> None:
+    """A `[keymap]` entry naming no binding is a typo: say so before the screen opens."""
+    from mlops_tui.tui.keys import known_binding_ids
+
+    known = known_binding_ids()
+    for binding_id, keys in workspace.config.keymap.items():
+        if binding_id not in known:
+            from mlops_tui.core.names import not_found
+
+            hint = not_found("binding id", binding_id, sorted(known)).message
+            raise ConfigError(f"{workspace.config_path}: [keymap] {hint.removeprefix('unknown ')}"
+                              " (the ? key lists each view's keys; ids are in the docs)")
+        if not keys.strip():
+            raise ConfigError(f"{workspace.config_path}: [keymap] {binding_id} has no key")
 
 
 def launch(workspace: Workspace, readonly: bool = False) -> None:
     from mlops_tui.tui.app import MlopsApp
 
-    MlopsApp(workspace, readonly=readonly).run()
+    check_keymap(workspace)
+    app = MlopsApp(workspace, readonly=readonly)
+    app.run()
+    if app.return_code:
+        raise SystemExit(app.return_code)

@@ -1,0 +1,107 @@
+"""The header line (workspace, view, store health, runner, mode), the stale-data banner and
+the filter bar every view shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Input, Static
+
+from mlops_tui.tui.text import short_path
+
+HEALTH_SYMBOLS = {"ok": "✓", "loading": "…", "busy": "⌛", "unavailable": "✗"}
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    """What the last store read said: ok, loading, busy or unavailable, and when."""
+
+    state: str = "loading"
+    detail: str = ""
+    last_ok: datetime | None = None
+
+    @property
+    def stale(self) -> bool:
+        return self.state in ("busy", "unavailable")
+
+
+class StatusHeader(Static):
+    """One line: product, view, workspace, store health, runner, read-only badge."""
+
+    view_title: reactive[str] = reactive("", layout=False)
+    health: reactive[StoreHealth] = reactive(StoreHealth, always_update=True)
+
+    def __init__(self, workspace: str, runner: str, readonly: bool, **kwargs) -> None:
+        super().__init__(markup=False, **kwargs)
+        self.workspace_text = short_path(workspace)
+        self.runner = runner
+        self.readonly = readonly
+
+    def render(self) -> str:
+        health = self.health
+        store = f"store {HEALTH_SYMBOLS.get(health.state, '?')} {health.state}"
+        if health.last_ok is not None:
+            store += f" {health.last_ok:%H:%M:%S}"
+        parts = ["mlops-tui", self.view_title, self.workspace_text, store,
+                 f"runner {self.runner}"]
+        if self.readonly:
+            parts.append("READ-ONLY")
+        return " │ ".join(p for p in parts if p)
+
+
+class StaleBanner(Static):
+    """Shown while the store cannot be read: says why and that the data is stale."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("", markup=False, **kwargs)
+
+    def show_problem(self, health: StoreHealth) -> None:
+        since = f" from {health.last_ok:%H:%M:%S}" if health.last_ok else ""
+        self.update(f"⚠ store {health.state}: {health.detail} — showing the last data{since} "
+                    "(STALE); retrying on every refresh")
+        self.add_class("visible")
+
+    def clear_problem(self) -> None:
+        self.remove_class("visible")
+
+
+class FilterBar(Input):
+    """The `/` filter: typing filters live, enter keeps it, esc clears and closes it."""
+
+    BINDINGS = [
+        Binding("escape", "clear_filter", "Clear", id="filter-clear",
+                tooltip="Clear the filter and close it"),
+        Binding("enter", "keep_filter", "Keep", id="filter-keep",
+                tooltip="Keep the filter and go back to the rows"),
+    ]
+
+    class Closed(Message):
+        """The operator left the filter (kept or cleared)."""
+
+    def __init__(self, placeholder: str, **kwargs) -> None:
+        super().__init__(placeholder=placeholder, **kwargs)
+
+    def open(self) -> None:
+        self.add_class("visible")
+        self.focus()
+
+    def action_clear_filter(self) -> None:
+        self.value = ""
+        self.remove_class("visible")
+        self.post_message(self.Closed())
+
+    def action_keep_filter(self) -> None:
+        if not self.value:
+            self.remove_class("visible")
+        self.post_message(self.Closed())
+
+
+class Plain(Static):
+    """Static text that is never parsed as markup: data may contain brackets."""
+
+    def __init__(self, content: str = "", **kwargs) -> None:
+        super().__init__(content, markup=False, **kwargs)

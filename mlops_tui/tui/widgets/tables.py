@@ -1,0 +1,34 @@
+"""Small-table helpers: refill a DataTable in place, keeping the row under the cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+
+def cells_text(cells: Sequence[object]) -> list[Text]:
+    """Cells as plain Text: DataTable would parse a str as markup, and data has brackets."""
+    return [cell if isinstance(cell, Text) else Text(str(cell)) for cell in cells]
+
+
+def selected_key(table: DataTable) -> str | None:
+    """The key of the row under the cursor, or None for an empty table."""
+    if table.row_count == 0:
+        return None
+    try:
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    except Exception:  # noqa: BLE001 - a cursor past the rows after a refill
+        return None
+
+
+def refill(table: DataTable, rows: Sequence[tuple[str, Sequence[object]]]) -> None:
+    """Replace the rows (key, cells) and put the cursor back on the same key if it is there."""
+    keep = selected_key(table)
+    table.clear()
+    for key, cells in rows:
+        table.add_row(*cells_text(cells), key=key)
+    keys = [key for key, _ in rows]
+    if keep in keys:
+        table.move_cursor(row=keys.index(keep), animate=False)
