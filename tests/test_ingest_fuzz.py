@@ -96,3 +96,58 @@ def test_fuzzed_csv_either_ingests_or_fails_cleanly(tmp_path: Path) -> None:
 
     check()
     assert outcomes["ingested"] > 0 and outcomes["refused"] > 0
+
+
+@st.composite
+def parquet_tables(draw):
+    import pyarrow as pa
+
+    rows = draw(st.integers(0, 6))
+    names = draw(st.one_of(st.just(COLUMNS), st.permutations(COLUMNS),
+                           st.lists(st.sampled_from(COLUMNS + ["extra"]), min_size=1, max_size=6,
+                                    unique=True)))
+    columns = {}
+    for name in names:
+        kind = draw(st.sampled_from(["float", "int", "text", "time", "bool"]))
+        if kind == "float":
+            values = draw(st.lists(st.one_of(st.none(), st.floats()), min_size=rows,
+                                   max_size=rows))
+            columns[name] = pa.array(values, type=pa.float64())
+        elif kind == "int":
+            columns[name] = pa.array(draw(st.lists(st.integers(-2**40, 2**40), min_size=rows,
+                                                   max_size=rows)), type=pa.int64())
+        elif kind == "text":
+            columns[name] = pa.array(draw(st.lists(st.one_of(st.none(), st.text(max_size=8)),
+                                                   min_size=rows, max_size=rows)))
+        elif kind == "time":
+            columns[name] = pa.array(sorted(draw(st.lists(st.integers(0, 2**40), min_size=rows,
+                                                          max_size=rows))),
+                                     type=pa.timestamp("ms", tz="UTC"))
+        else:
+            columns[name] = pa.array(draw(st.lists(st.booleans(), min_size=rows,
+                                                   max_size=rows)))
+    return pa.table(columns)
+
+
+def test_fuzzed_parquet_either_ingests_or_fails_cleanly(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    ws = init_workspace(tmp_path / "ws", config_text=CONFIG)
+    counter = itertools.count()
+
+    @settings(max_examples=60, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(table=parquet_tables())
+    def check(table) -> None:
+        path = tmp_path / f"fuzz-{next(counter)}.parquet"
+        pq.write_table(table, path)
+        before = _state(ws)
+        try:
+            result = ingest_file(ws, path)
+        except UsageError as error:
+            assert error.code == ExitCode.USAGE and "\n" not in error.message
+            assert _state(ws) == before
+            return
+        assert _state(ws)[0] == before[0] + (1 if result.new else 0)
+
+    check()

@@ -28,6 +28,7 @@ from mlops_tui.services.deployments import audit_log, serving_state
 from mlops_tui.services.workspace import Workspace
 
 SSHD = "/usr/sbin/sshd"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def require(tool: str) -> str:
@@ -141,8 +142,10 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
 
 
 def terminal_env(tmp_path: Path) -> dict[str, str]:
+    """The dashboard's environment; PYTHONPATH makes it run this checkout's code."""
     return {"HOME": str(tmp_path), "TERM": "xterm-256color", "LANG": "C.UTF-8",
-            "MLOPS_TUI_LOCK_TIMEOUT": "5", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+            "MLOPS_TUI_LOCK_TIMEOUT": "5", "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(REPO_ROOT)}
 
 
 def rollback_by_keys(screen: Callable[[], str], keys: Callable[..., None],
@@ -154,6 +157,7 @@ def rollback_by_keys(screen: Callable[[], str], keys: Callable[..., None],
     dialog = wait_for("Roll production back to v3?")
     assert "environment v3 → image:mlops-trainer:a: ✓ COMPATIBLE" in dialog
     keys("Tab")
+    time.sleep(0.3)  # typing speed: the highlight moves before enter
     keys("Enter")
     wait_until(lambda: active(workspace) == "v3", 30, "production to be v3", screen)
     wait_for("production  v3")
@@ -244,7 +248,7 @@ def test_over_ssh_a_rollback_by_keys_then_a_dead_client_ends_the_dashboard(
     ssh = require("ssh")
     remote = " ".join(_quote(part) for part in [
         "env", f"HOME={tmp_path}", "LANG=C.UTF-8", "MLOPS_TUI_LOCK_TIMEOUT=5",
-        *dashboard_command(plant)])
+        f"PYTHONPATH={REPO_ROOT}", *dashboard_command(plant)])
     tmux.start([ssh, "-tt", "-i", str(keys / "client"), "-p", str(port),
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -61,8 +62,10 @@ def terminal_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 def test_first_paint_shows_the_overview_data_before_any_heavy_import(tmp_path, tmp_path_factory):
     workspace = copy_workspace(plant_template(tmp_path_factory), tmp_path / "plant-a")
+    environment = dict(os.environ, PYTHONPATH=str(REPO_ROOT))  # this checkout's code
     done = subprocess.run([sys.executable, "-c", FIRST_PAINT_PROBE, str(workspace.root)],
-                          capture_output=True, text=True, timeout=120, check=False)
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env=environment)
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["regimes"] == ["pickup", "sedan", "suv"]

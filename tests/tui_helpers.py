@@ -165,6 +165,38 @@ def moment(text: str) -> datetime:
     return datetime.fromisoformat(f"2026-{text}:00+00:00")
 
 
+def stable_skops(data: bytes) -> bytes:
+    """The same skops archive with its object ids renumbered in order of appearance.
+
+    skops names arrays and marks shared objects by `id()`, a memory address, so two dumps
+    of one model differ from run to run. Renumbering consistently (and fixing the zip
+    entries' times) keeps a loadable archive whose hash, shown by the dashboard, is stable.
+    """
+    import re
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(data))
+    schema = source.read("schema.json").decode()
+    numbers: dict[str, str] = {}
+    for found in re.finditer(r'"__id__": (\d+)|"(\d+)\.npy"', schema):
+        numbers.setdefault(found.group(1) or found.group(2), str(len(numbers) + 1))
+    for name in source.namelist():
+        if name.endswith(".npy"):
+            numbers.setdefault(name[:-4], str(len(numbers) + 1))
+    schema = re.sub(r'("__id__": )(\d+)', lambda m: m.group(1) + numbers[m.group(2)], schema)
+    schema = re.sub(r'"(\d+)\.npy"', lambda m: f'"{numbers[m.group(1)]}.npy"', schema)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for name in sorted(source.namelist(), key=lambda n: (
+                n != "schema.json", int(numbers.get(n[:-4], 0)) if n.endswith(".npy") else 0)):
+            body = schema.encode() if name == "schema.json" else source.read(name)
+            renamed = f"{numbers[name[:-4]]}.npy" if name.endswith(".npy") else name
+            info = zipfile.ZipInfo(renamed, date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = source.getinfo(name).compress_type
+            target.writestr(info, body)
+    return out.getvalue()
+
+
 def _code_variants(workspace: Workspace) -> list[Path]:
     """The packaged pipeline, and a copy with a stronger ridge penalty (a code change)."""
     from mlops_tui.sample import packaged_pipeline_dir
@@ -215,7 +247,7 @@ def _register_versions(workspace: Workspace, world: World, observations: Path) -
                    "rmse": round(float(np.sqrt(np.mean(error ** 2))), 6),
                    "r2": round(1.0 - float(np.mean(error ** 2)) / spread, 6)}
         artifact = inputs / f"{regime}-{at}.skops"
-        artifact.write_bytes(weights.dumps(estimator))
+        artifact.write_bytes(stable_skops(weights.dumps(estimator)))
         source = "image:mlops-trainer:" + ("a" if env is ENV_A else "b")
         register_version(workspace, Registration(
             regime=regime, artifact_file=artifact, code_dir=codes[code],

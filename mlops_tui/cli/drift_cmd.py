@@ -124,8 +124,9 @@ def show_command(
             for name, result in w.features.items():
                 if result.threshold is not None:
                     first.setdefault(name, result)
-        console.print("tests: " + ", ".join(_legend(name, r) for name, r in first.items()),
-                      markup=False)
+        if first:
+            console.print("tests: " + ", ".join(_legend(name, r) for name, r in first.items()),
+                          markup=False)
         warned = [w for w in report.windows if w.regime.warning]
         for w in warned[:10]:
             console.print(f"! {w.start:%Y-%m-%d %H:%M}: {w.regime.warning}", markup=False)

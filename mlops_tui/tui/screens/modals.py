@@ -18,18 +18,25 @@ from mlops_tui.tui.widgets.status import Plain
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """A dangerous action's last stop. Cancel has the focus; esc cancels."""
+    """A dangerous action's last stop. Cancel is chosen first; esc cancels.
+
+    The choice is kept here, not read from the focus, because a focus change lands a
+    moment after its key: a quick tab-enter must still do what the keys said.
+    """
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="confirm-cancel",
                 tooltip="Do nothing and close"),
         Binding("left,right,tab,shift+tab", "toggle_focus", "Switch", show=False,
                 id="confirm-switch", tooltip="Move between Cancel and the action"),
+        Binding("enter", "choose", "Choose", priority=True, id="confirm-choose",
+                tooltip="Press the highlighted button"),
     ]
 
     def __init__(self, confirmation: Confirmation) -> None:
         super().__init__(classes="dialog-screen")
         self.confirmation = confirmation
+        self.choice = "cancel"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="danger"):
@@ -49,9 +56,11 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
     def action_toggle_focus(self) -> None:
-        cancel = self.query_one("#cancel", Button)
-        target = self.query_one("#confirm", Button) if cancel.has_focus else cancel
-        target.focus()
+        self.choice = "confirm" if self.choice == "cancel" else "cancel"
+        self.query_one(f"#{self.choice}", Button).focus()
+
+    def action_choose(self) -> None:
+        self.dismiss(self.choice == "confirm")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
