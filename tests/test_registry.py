@@ -267,3 +267,23 @@ def test_every_deployment_event_has_its_audit_row(workspace, register):
     with pytest.raises(Exception, match="not both"):
         history(workspace, target="production", regime="a")
     assert [e.subject for e in history(workspace, regime="a")] == ["a", "a"]
+
+
+def test_an_image_capture_is_found_by_name_even_when_its_environment_is_known(
+    workspace, register
+):
+    """Snapshots are stored once per hash: an image whose environment equals a version's
+    (it was trained in that image) must still be found under the image's name."""
+    from dataclasses import replace
+
+    from mlops_tui.services.environments import record_environment
+
+    version = register(regime="sedan")
+    with workspace.store.read() as tx:
+        trained_in = registry_sql.get_env(tx, version.env_hash)
+        assert deployment_sql.env_by_source(tx, "image:trainer") is None
+    record_environment(workspace, replace(trained_in, source="image:trainer"))
+    with workspace.store.read() as tx:
+        found = deployment_sql.env_by_source(tx, "image:trainer")
+        assert registry_sql.counts(tx)["env_snapshots"] == 1
+    assert found is not None and found.hash == version.env_hash

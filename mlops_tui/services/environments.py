@@ -64,7 +64,7 @@ def record_environment(workspace: Workspace, env: EnvSnapshot) -> None:
     """Keep a captured snapshot in the store (e.g. an image's, for the deploy gate's
     `[serving] environment = "image:NAME"`). Snapshots are stored once per hash."""
     with workspace.store.write("env-capture") as tx:
-        registry_sql.put_env(tx, env)
+        registry_sql.record_capture(tx, env)
 
 
 def env_from_requirements(path: Path) -> EnvSnapshot:

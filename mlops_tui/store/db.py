@@ -72,6 +72,13 @@ def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
             cursor.close()
 
 
+def naive_utc(value: datetime | None) -> datetime | None:
+    """The store keeps naive UTC: convert an aware datetime, keep a naive one (UTC)."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
 def utcnow() -> datetime:
     """Naive UTC: the store keeps TIMESTAMP columns in UTC."""
     return datetime.now(UTC).replace(tzinfo=None)

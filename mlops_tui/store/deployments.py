@@ -8,7 +8,7 @@ from typing import Any
 
 from mlops_tui.core.models import AuditEntry, DeploymentEvent, DeploymentKind
 from mlops_tui.store import rows
-from mlops_tui.store.db import Tx, utcnow
+from mlops_tui.store.db import Tx, naive_utc, utcnow
 
 
 def current(tx: Tx, kind: DeploymentKind, subject: str) -> DeploymentEvent | None:
@@ -90,7 +90,7 @@ def audit_entries(tx: Tx, *, since: datetime | None = None, limit: int | None = 
     sql = f"SELECT {rows.AUDIT_COLUMNS} FROM audit"
     if since is not None:
         sql += " WHERE occurred_at >= ?"
-        params.append(since.replace(tzinfo=None))
+        params.append(naive_utc(since))
     sql += " ORDER BY seq DESC"
     if limit is not None:
         sql += " LIMIT ?"
@@ -186,9 +186,14 @@ def drift_at(tx: Tx) -> dict[str, Any] | None:
 
 def env_by_source(tx: Tx, source: str):
     """The newest environment snapshot captured from `source` (e.g. 'image:trainer')."""
+    columns = ", ".join(f"e.{c.strip()}" for c in rows.ENV_COLUMNS.split(","))
     row = tx.one(
-        f"SELECT {rows.ENV_COLUMNS} FROM env_snapshots WHERE source = ? "
-        "ORDER BY captured_at DESC LIMIT 1", [source])
+        f"SELECT {columns} FROM env_captures c JOIN env_snapshots e ON e.hash = c.hash "
+        "WHERE c.source = ? ORDER BY c.captured_at DESC LIMIT 1", [source])
+    if row is None:  # snapshots first stored under this source
+        row = tx.one(
+            f"SELECT {rows.ENV_COLUMNS} FROM env_snapshots WHERE source = ? "
+            "ORDER BY captured_at DESC LIMIT 1", [source])
     return rows.env(row) if row else None
 
 
@@ -270,4 +275,4 @@ def finished_jobs_before(tx: Tx, before: datetime) -> list[tuple[str, str, datet
         "SELECT j.id, j.state, j.state_at, m.number FROM current_jobs j "
         "LEFT JOIN model_versions m ON m.job_id = j.id "
         "WHERE j.state IN ('failed', 'lost', 'cancelled', 'ingested', 'rejected') "
-        "AND j.state_at < ? ORDER BY j.state_at", [before.replace(tzinfo=None)])]
+        "AND j.state_at < ? ORDER BY j.state_at", [naive_utc(before)])]

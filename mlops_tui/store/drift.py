@@ -31,15 +31,11 @@ from mlops_tui.core.profiles import (
     Profile,
 )
 from mlops_tui.core.regimes import EPOCH, SUBWINDOWS, WindowSpec
-from mlops_tui.store.db import Tx, scratch, utcnow
+from mlops_tui.store.db import Tx, naive_utc, scratch, utcnow
 
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
-
-
-def _naive(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=None) if value is not None and value.tzinfo else value
 
 
 # -- reading a reference snapshot ------------------------------------------------------------
@@ -268,10 +264,10 @@ def _scan(files: Sequence[Path], contract: DataContract, window: WindowSpec,
     clauses, filter_params = [], []
     if since is not None:
         clauses.append(f"{ts} >= ?")
-        filter_params.append(_naive(since))
+        filter_params.append(naive_utc(since))
     if until is not None:
         clauses.append(f"{ts} < ?")
-        filter_params.append(_naive(until))
+        filter_params.append(naive_utc(until))
     where = " WHERE " + " AND ".join(clauses) if clauses else ""
     source = "read_parquet(?, union_by_name = true)"
     selected = ", ".join(["sub", *columns])
@@ -342,10 +338,10 @@ def labelled_rows(tx: Tx, files: Sequence[Path], contract: DataContract, window:
     clauses, filter_params = [], []
     if since is not None:
         clauses.append(f"o.{ts} >= ?")
-        filter_params.append(_naive(since))
+        filter_params.append(naive_utc(since))
     if until is not None:
         clauses.append(f"o.{ts} < ?")
-        filter_params.append(_naive(until))
+        filter_params.append(naive_utc(until))
     where = " AND ".join(["label IS NOT NULL", *clauses])
     sql = (
         f"WITH late AS (SELECT obs_id, arg_max(label, ingested_at) AS label FROM labels "

@@ -17,7 +17,7 @@ import duckdb
 
 from mlops_tui.core.config import DataContract
 from mlops_tui.core.errors import UsageError
-from mlops_tui.store.db import Tx, scratch, utcnow
+from mlops_tui.store.db import Tx, naive_utc, scratch, utcnow
 
 
 @dataclass(frozen=True)
@@ -321,10 +321,10 @@ def export_split(
     ts = _quote(contract.timestamp_column)
     if since is not None:
         clauses.append(f"{ts} >= ?")
-        params.append(since.replace(tzinfo=None))
+        params.append(naive_utc(since))
     if until is not None:
         clauses.append(f"{ts} < ?")
-        params.append(until.replace(tzinfo=None))
+        params.append(naive_utc(until))
     if contract.label_column:
         clauses.append(f"{_quote(contract.label_column)} IS NOT NULL")
     where = " WHERE " + " AND ".join(clauses) if clauses else ""

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime
 
 from mlops_tui.core.models import CodeSnapshot, DataSnapshot, EnvSnapshot, ModelVersion
 from mlops_tui.store import rows
-from mlops_tui.store.db import Tx, utcnow
-
-
-def _naive(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=None) if value is not None and value.tzinfo else value
+from mlops_tui.store.db import Tx, naive_utc, utcnow
 
 
 def ensure_regime(tx: Tx, name: str, description: str = "") -> None:
@@ -32,8 +27,15 @@ def put_env(tx: Tx, env: EnvSnapshot) -> None:
         "INSERT INTO env_snapshots VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [env.hash, env.python_version, env.implementation, env.platform,
          json.dumps(env.packages, sort_keys=True), env.source,
-         _naive(env.captured_at) or utcnow()],
+         naive_utc(env.captured_at) or utcnow()],
     )
+
+
+def record_capture(tx: Tx, env: EnvSnapshot) -> None:
+    """Remember that `env.source` (e.g. 'image:trainer') was captured with this hash."""
+    put_env(tx, env)
+    tx.execute("INSERT INTO env_captures VALUES (?, ?, ?)",
+               [env.source, env.hash, naive_utc(env.captured_at) or utcnow()])
 
 
 def get_env(tx: Tx, env_hash: str) -> EnvSnapshot | None:
@@ -66,7 +68,7 @@ def put_data_snapshot(tx: Tx, snapshot: DataSnapshot) -> None:
     tx.execute(
         "INSERT INTO data_snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [snapshot.fingerprint, snapshot.kind, snapshot.rows, snapshot.regime,
-         _naive(snapshot.time_min), _naive(snapshot.time_max), snapshot.path, utcnow()],
+         naive_utc(snapshot.time_min), naive_utc(snapshot.time_max), snapshot.path, utcnow()],
     )
 
 
@@ -85,7 +87,7 @@ def insert_version(tx: Tx, version: ModelVersion) -> None:
     tx.execute(
         f"INSERT INTO model_versions ({rows.VERSION_COLUMNS}) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [version.number, version.regime, _naive(version.created_at), version.artifact.sha256,
+        [version.number, version.regime, naive_utc(version.created_at), version.artifact.sha256,
          version.artifact.size, version.artifact.path, version.artifact.format,
          version.env_hash, version.code_hash, version.train_snapshot,
          version.holdout_snapshot, json.dumps(version.metrics, sort_keys=True),

@@ -245,5 +245,17 @@ SCHEMA_V4: list[str] = [
 ]
 
 # Migrations by the version they produce. A new store runs all of them in order.
-MIGRATIONS: dict[int, list[str]] = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4}
+# v5: named captures of environments (e.g. an image's). Snapshots are stored once per hash,
+# so the name an environment was captured under needs its own row.
+SCHEMA_V5: list[str] = [
+    """CREATE TABLE env_captures (
+        source VARCHAR NOT NULL,
+        hash VARCHAR NOT NULL,
+        captured_at TIMESTAMP NOT NULL
+    )""",
+]
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4, 5: SCHEMA_V5,
+}
 CURRENT_SCHEMA = max(MIGRATIONS)
