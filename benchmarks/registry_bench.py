@@ -517,13 +517,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
     environment["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    notes += [
-        "ratio = MLflow median / mlops-tui median (above 1: mlops-tui is faster)",
-        "MLflow has no lineage: its 'lineage' row walks a parent tag with one "
-        "get_model_version per ancestor",
-        "MLflow helpers print the results as one JSON document, like 'mlops-tui ... --json'",
-        f"'list all' above {MEDIUM:,} versions: {min(args.runs, HEAVY_RUNS)} runs",
-    ]
+    if mlflow is not None:
+        notes += [
+            "ratio = MLflow median / mlops-tui median (above 1: mlops-tui is faster)",
+            "MLflow has no lineage: its 'lineage' row walks a parent tag with one "
+            "get_model_version per ancestor",
+            "MLflow helpers print the results as one JSON document, like 'mlops-tui ... --json'",
+        ]
+    if args.versions > MEDIUM:
+        notes.append(f"'list all' above {MEDIUM:,} versions: {min(args.runs, HEAVY_RUNS)} "
+                     f"run(s) each")
     document = {"environment": environment, "baselines": baselines, "sizes": results,
                 "notes": notes, "args": {k: str(v) for k, v in vars(args).items()}}
     document["targets"] = check_targets(document)

@@ -30,7 +30,9 @@ HEAVY = ("scipy", "sklearn", "skops", "docker", "pandas", "matplotlib", "plotly"
 FIRST_PAINT_PROBE = """
 import json, sys
 from mlops_tui.services.workspace import open_workspace
-from mlops_tui.tui.app import MlopsApp
+from mlops_tui.tui.launch import build_app
+
+app = build_app(open_workspace(sys.argv[1]))  # what `mlops-tui` runs
 from mlops_tui.tui.screens.overview import OverviewScreen
 
 seen = {}
@@ -50,7 +52,7 @@ def first_show(self, data):
     self.app.call_after_refresh(painted)
 
 OverviewScreen.show = first_show
-MlopsApp(open_workspace(sys.argv[1])).run(headless=True, size=(100, 30))
+app.run(headless=True, size=(100, 30))
 print(json.dumps(seen))
 """
 

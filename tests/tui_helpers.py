@@ -363,8 +363,8 @@ async def settle(pilot, timeout: float = 60.0) -> None:
     quiet = 0
     while quiet < 3:
         busy = [w for w in app.workers if w.is_running and w.group != "log"]
-        if not getattr(app.screen, "loaded_once", True):
-            busy.append("the view's first load")  # a view just pushed: its worker is coming
+        if not getattr(app.screen, "settled", True):
+            busy.append("the view's data")  # a view just pushed, or a delayed load, is coming
         if busy:
             quiet = 0
             if time.monotonic() > deadline:

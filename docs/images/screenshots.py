@@ -1,21 +1,24 @@
 """Export the README's screenshots from the running dashboard on the demo workspace.
 
-Builds the demo workspace (`mlops-tui demo --no-tui`) in a temporary folder unless one is
-given, drives the real app headless with the keys an operator would press, and saves each
-screen with `App.save_screenshot` as SVG next to this file.
+Builds the demo workspace (`mlops-tui demo --no-tui`) as ~/mlops-demo of a temporary home
+(so the header shows no machine's path), records drift as `mlops-tui drift show` does, drives
+the real app headless with the keys an operator would press, and saves each screen with
+`App.save_screenshot` as SVG next to this file.
 
-Usage: python docs/images/screenshots.py [--workspace DIR]
+Usage: python docs/images/screenshots.py
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # this checkout's mlops_tui
 SIZE = (120, 36)
 
 
@@ -23,7 +26,7 @@ async def _settle(pilot) -> None:
     app = pilot.app
     for _ in range(200):
         busy = [w for w in app.workers if w.is_running and w.group != "log"]
-        if not busy:
+        if not busy and getattr(app.screen, "settled", True):
             await pilot.pause()
             if not [w for w in app.workers if w.is_running and w.group != "log"]:
                 return
@@ -54,16 +57,16 @@ async def _shoot(workspace: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workspace", type=Path, help="an existing demo workspace")
-    args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="mlops-tui-shots-") as scratch:
-        workspace = args.workspace
-        if workspace is None:
-            from mlops_tui.services.demo import build_demo
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    from mlops_tui.services.demo import build_demo
+    from mlops_tui.services.drift import compute_drift, ensure_profiles, record_drift
 
-            workspace = Path(scratch) / "mlops-demo"
-            build_demo(workspace, progress=lambda message: print(message, file=sys.stderr))
+    with tempfile.TemporaryDirectory(prefix="mlops-tui-shots-") as scratch:
+        os.environ["HOME"] = scratch
+        workspace = Path(scratch) / "mlops-demo"
+        result = build_demo(workspace, progress=lambda message: print(message, file=sys.stderr))
+        ensure_profiles(result.workspace)
+        record_drift(result.workspace, compute_drift(result.workspace))
         for path in asyncio.run(_shoot(workspace)):
             print(f"wrote {path}")
     return 0

@@ -42,8 +42,20 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _encode_other(value: Any) -> Any:
+    """json's fallback for values it does not know (dataclasses, enums, times, paths)."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    converted = jsonable(value)
+    if converted is value:
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return converted
+
+
 def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(jsonable(document), indent=2, sort_keys=False) + "\n")
+    """One document on stdout: indented for a person, compact (and C-encoded) for a pipe."""
+    indent = 2 if sys.stdout.isatty() else None
+    sys.stdout.write(json.dumps(document, indent=indent, default=_encode_other) + "\n")
     sys.stdout.flush()
 
 

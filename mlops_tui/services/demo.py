@@ -169,6 +169,13 @@ def build_demo(directory: Path, progress: Progress | None = None) -> DemoResult:
             action="deploy", publish=False,
             reason=f"demo: the line switched to {period['regime']} at {period['start']}")
     publish(workspace, unit="demo")
+    # drift recorded as `mlops-tui drift show` does: the dashboard's overview reads it
+    from mlops_tui.services.drift import compute_drift, ensure_profiles, record_drift
+
+    ensure_profiles(workspace)
+    report = compute_drift(workspace)
+    record_drift(workspace, report)
+    say(f"drift recorded for {len(report.windows)} windows")
     seconds = time.monotonic() - started
     say(f"demo built: {len(versions)} versions in {seconds:.1f}s")
     return DemoResult(workspace, versions, seconds, built=True)

@@ -23,6 +23,7 @@ from mlops_tui.services.workspace import Workspace
 from mlops_tui.tui.actions import ActionContext
 from mlops_tui.tui.keys import app_bindings
 from mlops_tui.tui.messages import JobsReconciled, VersionChosen
+from mlops_tui.tui.overview_data import Prefetched
 from mlops_tui.tui.palette import DashboardCommands
 from mlops_tui.tui.screens import VIEWS
 from mlops_tui.tui.screens.base import DashboardScreen
@@ -54,8 +55,10 @@ class MlopsApp(App[None], inherit_bindings=False):
     health: reactive[StoreHealth] = reactive(StoreHealth, always_update=True)
 
     def __init__(self, workspace: Workspace, readonly: bool = False, *,
-                 clock: Clock = utc_now, refresh_seconds: float | None = None) -> None:
+                 clock: Clock = utc_now, refresh_seconds: float | None = None,
+                 prefetched: Prefetched | None = None) -> None:
         super().__init__()
+        self._prefetched = prefetched
         self.workspace = workspace
         self.readonly = readonly
         self.clock = clock
@@ -77,6 +80,14 @@ class MlopsApp(App[None], inherit_bindings=False):
         self.push_screen(VIEWS["overview"]())
         self.set_interval(self.refresh_seconds, self.refresh_tick, name="refresh")
         self.check_size()
+
+    def take_prefetched(self) -> Prefetched | None:
+        """The launch-time read of the overview, once (later reads go to the store)."""
+        early, self._prefetched = self._prefetched, None
+        return early
+
+    def return_prefetched(self, early: Prefetched) -> None:
+        self._prefetched = early
 
     def _hang_up(self) -> None:
         """The terminal went away (an SSH client died): leave at once, holding nothing."""
@@ -197,7 +208,7 @@ class MlopsApp(App[None], inherit_bindings=False):
         error = event.worker.error
         text = (error.message if isinstance(error, MlopsError)
                 else f"{type(error).__name__}: {error}")
-        if event.worker.group in ("load", "page", "detail", "reconcile", "log"):
+        if event.worker.group in ("load", "page", "detail", "drift", "reconcile", "log"):
             self.store_read_failed("unavailable", text)
         else:
             self.push_screen(ErrorScreen("unexpected error", text))

@@ -188,7 +188,9 @@ def summaries_from_report(report) -> dict[str, RegimeDrift]:
 
 
 def regime_drift_summaries(workspace: Workspace) -> dict[str, RegimeDrift]:
-    """Each regime's newest window verdict in the latest recorded report (empty: none)."""
+    """Each regime's newest window verdict in the latest recorded report (what CT reads);
+    empty until drift is recorded (`mlops-tui drift show`): the overview never computes it
+    on a refresh, which on a large store would take seconds of CPU every time."""
     from mlops_tui.services.drift import latest_drift
 
     recorded = latest_drift(workspace)

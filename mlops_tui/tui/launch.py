@@ -22,11 +22,20 @@ def check_keymap(workspace: Workspace) -> None:
             raise ConfigError(f"{workspace.config_path}: [keymap] {binding_id} has no key")
 
 
-def launch(workspace: Workspace, readonly: bool = False) -> None:
+def build_app(workspace: Workspace, readonly: bool = False):
+    """The dashboard, with the overview's first read already running in a thread while
+    Textual is imported and the screen is built."""
+    from mlops_tui.tui.overview_data import Prefetched
+
+    early = Prefetched(workspace)
     from mlops_tui.tui.app import MlopsApp
 
     check_keymap(workspace)
-    app = MlopsApp(workspace, readonly=readonly)
+    return MlopsApp(workspace, readonly=readonly, prefetched=early)
+
+
+def launch(workspace: Workspace, readonly: bool = False) -> None:
+    app = build_app(workspace, readonly)
     app.run()
     if app.return_code:
         raise SystemExit(app.return_code)

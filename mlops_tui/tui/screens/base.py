@@ -74,7 +74,12 @@ class DashboardScreen(Screen):
 
     def on_mount(self) -> None:
         self.watch(self.app, "health", self._health_changed, init=True)
-        self.reload()
+        if not self.show_ready_data():
+            self.reload()
+
+    def show_ready_data(self) -> bool:
+        """Show data that is already in hand (read before the screen existed); True if so."""
+        return False
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 120, "narrow")
@@ -95,6 +100,11 @@ class DashboardScreen(Screen):
         self.set_class(health.stale, "stale")
 
     # -- loading ---------------------------------------------------------------------------
+
+    @property
+    def settled(self) -> bool:
+        """The view shows all its data (tests and screenshots wait for this)."""
+        return self.loaded_once
 
     def reload(self) -> None:
         """Read this view's data again (from the refresh timer, `r`, or after an action)."""
@@ -244,14 +254,16 @@ class DashboardScreen(Screen):
 
         def confirmed(answer: bool | None) -> None:
             if answer:
-                self._perform(plan)
+                self._perform(plan, self.fetch_request())
             else:
                 self.notify(f"{plan.action}: cancelled, nothing changed", markup=False)
 
         self.app.push_screen(ConfirmScreen(plan.confirmation), confirmed)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="action")
-    def _perform(self, plan: ActionPlan) -> None:
+    def _perform(self, plan: ActionPlan, request: Any) -> None:
+        """Run the service, then re-read this view in the same worker: the operator sees
+        the new state in the frame after the confirmation, with one hop."""
         try:
             outcome = plan.perform(self.app.workspace)
         except MlopsError as error:
@@ -259,12 +271,15 @@ class DashboardScreen(Screen):
             return
         if outcome.handle is not None:
             self.app.call_from_thread(self.app.keep_job_handle, outcome.handle)
+        try:
+            self.post_message(DataLoaded(self.fetch(request)))
+        except MlopsError as error:
+            self.post_message(StoreFailed(failure_kind(error), error.message))
         self.post_message(ActionFinished(plan.action, outcome.message))
 
     def on_action_finished(self, message: ActionFinished) -> None:
         message.stop()
         self.notify(message.message, title=message.action, markup=False)
-        self.app.refresh_all()
 
     def on_action_failed(self, message: ActionFailed) -> None:
         message.stop()

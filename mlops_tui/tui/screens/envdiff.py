@@ -136,7 +136,7 @@ class EnvDiffScreen(DashboardScreen):
                 CHANGE_SYMBOLS.get(change.label, "~"), change.label, name, change.old or "-",
                 change.new or "-", f"{VERDICT_SYMBOLS[change.verdict.label]} "
                                    f"{change.verdict.label}")))
-        if not self.hide_identical:
+        if not self.hide_identical or not rows:  # nothing differs: show what is the same
             rows += [(f"={name}", ("=", "same", name, version, version, ""))
                      for name, version in self.data.identical]
             rows.sort(key=lambda row: row[1][2])

@@ -72,6 +72,7 @@ class ModelsRequest:
     regimes: tuple[str, ...]
     shown_filter: VersionFilter | None
     cursor: int
+    roles: dict[int, str] | None = None  # reused while typing a filter: serving is unchanged
 
 
 @dataclass(frozen=True)
@@ -155,9 +156,10 @@ class ModelsScreen(DashboardScreen):
 
     # -- loading: count and first page in one read ----------------------------------------
 
-    def fetch_request(self) -> ModelsRequest:
+    def fetch_request(self, keystroke: bool = False) -> ModelsRequest:
         return ModelsRequest(self.filter_text, self.regimes, self.shown_filter,
-                             self.query_one(PagedTable).cursor)
+                             self.query_one(PagedTable).cursor,
+                             self.roles if keystroke and self.shown_filter is not None else None)
 
     def fetch(self, request: ModelsRequest) -> ModelsData:
         from mlops_tui.services.registry import list_versions
@@ -166,7 +168,7 @@ class ModelsScreen(DashboardScreen):
         workspace = self.app.workspace
         regimes = request.regimes or tuple(status(workspace).regimes)
         wanted = parse_filter(request.filter_text, regimes)
-        roles = roles_by_version(workspace)
+        roles = request.roles if request.roles is not None else roles_by_version(workspace)
         if wanted.status is not None:
             listed = self._status_versions(wanted, roles)
             return ModelsData(wanted, len(listed), 0, listed[:PAGE_SIZE], regimes, roles, listed)
@@ -217,7 +219,7 @@ class ModelsScreen(DashboardScreen):
 
     def apply_filter(self, text: str) -> None:
         if parse_filter(text, self.regimes) != self.shown_filter:
-            self.reload()
+            self.load(self.fetch_request(keystroke=True))
 
     # -- pages beyond the first ---------------------------------------------------------------
 

@@ -4,7 +4,6 @@ performance trend, pin and latest decision, and the jobs still running."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from textual import work
 from textual.app import ComposeResult
@@ -13,65 +12,18 @@ from textual.containers import Vertical
 from textual.widgets import DataTable
 
 from mlops_tui.core.errors import MlopsError
-from mlops_tui.core.models import DeploymentEvent, JobRecord
-from mlops_tui.services.status import Status
 from mlops_tui.tui.actions import ActionContext
 from mlops_tui.tui.drift_data import RegimeDrift
-from mlops_tui.tui.messages import DetailLoaded, VersionChosen
+from mlops_tui.tui.messages import DataLoaded, DetailLoaded, VersionChosen
+from mlops_tui.tui.overview_data import OverviewData, RegimeSummary, fetch_overview
 from mlops_tui.tui.screens.base import DashboardScreen
 from mlops_tui.tui.text import JOB_SYMBOLS, age, sparkline, stamp, trend_arrow
 from mlops_tui.tui.widgets.status import Plain
 from mlops_tui.tui.widgets.tables import refill, selected_key
 
-TREND_POINTS = 12
 LOWER_IS_BETTER = ("mae", "rmse")
-RECENT_EVENTS = 12
-DRIFT_REFRESH_SECONDS = 60.0  # drift summaries change when drift is computed, not each tick
-
-
-@dataclass(frozen=True)
-class RegimeSummary:
-    regime: str
-    champion: DeploymentEvent | None
-    versions: int
-    metric_values: tuple[float, ...]  # the regime's newest versions, oldest first
-    decision: str | None
-
-
-@dataclass(frozen=True)
-class OverviewData:
-    status: Status
-    regimes: tuple[RegimeSummary, ...]
-    jobs: tuple[JobRecord, ...]
-    metric: str
-    serving_regimes: dict[str, str]  # target -> regime of its active version
-    recent: tuple[DeploymentEvent, ...]
-
-
-def fetch_overview(workspace) -> OverviewData:
-    """One status read, then each regime's newest metrics and latest decision. Drift comes
-    from its own worker after the first paint (the drift service loads numpy)."""
-    from mlops_tui.services.deployments import history
-    from mlops_tui.services.jobs import list_jobs
-    from mlops_tui.services.registry import list_versions, show_version
-    from mlops_tui.services.status import status as read_status
-    from mlops_tui.tui.drift_data import latest_decisions
-
-    status = read_status(workspace)
-    metric = workspace.config.pipeline.metric
-    decisions = latest_decisions(workspace)
-    regimes = []
-    for regime in status.regimes:
-        newest = list_versions(workspace, regime=regime, limit=TREND_POINTS).versions
-        values = tuple(v.metrics[metric] for v in reversed(newest) if metric in v.metrics)
-        regimes.append(RegimeSummary(
-            regime, status.champions.get(regime), status.versions_by_regime.get(regime, 0),
-            values, decisions.get(regime)))
-    jobs = tuple(list_jobs(workspace, unfinished_only=True, limit=20))
-    serving_regimes = {target: show_version(workspace, f"v{event.to_version}").version.regime
-                       for target, event in status.active.items()}
-    recent = tuple(history(workspace, limit=RECENT_EVENTS))
-    return OverviewData(status, tuple(regimes), jobs, metric, serving_regimes, recent)
+DRIFT_REFRESH_SECONDS = 60.0
+DRIFT_AFTER_PAINT_SECONDS = 0.3  # drift summaries change when drift is computed, not each tick
 
 
 class OverviewScreen(DashboardScreen):
@@ -124,8 +76,30 @@ class OverviewScreen(DashboardScreen):
     def focus_body(self) -> None:
         self.query_one("#regimes", DataTable).focus()
 
+    @property
+    def settled(self) -> bool:
+        return self.loaded_once and self.drift is not None
+
+    def show_ready_data(self) -> bool:
+        """The launch-time read, when it has finished: the first frame has the data."""
+        early = self.app.take_prefetched()
+        if early is None:
+            return False
+        if early.done():
+            try:
+                data = early.result()
+            except MlopsError:
+                self.reload()
+                return True
+            # after the tables' first layout: rows added before it can keep header widths
+            self.call_after_refresh(self.post_message, DataLoaded(data))
+            return True
+        self.app.return_prefetched(early)  # still reading: the worker waits for it
+        return False
+
     def fetch(self, request: object) -> OverviewData:
-        return fetch_overview(self.app.workspace)
+        early = self.app.take_prefetched()  # the first read, started before Textual loaded
+        return early.result() if early is not None else fetch_overview(self.app.workspace)
 
     def show(self, data: OverviewData) -> None:
         self.data = data
@@ -158,12 +132,12 @@ class OverviewScreen(DashboardScreen):
         if self.drift_loaded_at is None or (
                 time.monotonic() - self.drift_loaded_at > DRIFT_REFRESH_SECONDS):
             self.drift_loaded_at = time.monotonic()
-            self.load_drift()
+            self.set_timer(DRIFT_AFTER_PAINT_SECONDS, self.load_drift)  # the paint goes first
         counts = status.counts
         self.query_one("#overview-summary", Plain).update(
             f"{counts.get('model_versions', 0):,} versions · {len(status.regimes)} regimes · "
-            f"{counts.get('deployment_events', 0):,} deployment events · "
-            f"schema {status.schema_version} · enter opens · : jumps · ? keys")
+            f"{counts.get('deployment_events', 0):,} serving changes · enter opens · "
+            ": views · ? keys")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="drift")
     def load_drift(self) -> None:
@@ -172,7 +146,7 @@ class OverviewScreen(DashboardScreen):
         try:
             summaries = regime_drift_summaries(self.app.workspace)
         except MlopsError:
-            return  # the next refresh tries again; the column keeps what it had
+            summaries = self.drift or {}  # the next refresh tries again; keep what it had
         self.post_message(DetailLoaded("drift", summaries))
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
@@ -211,7 +185,7 @@ class OverviewScreen(DashboardScreen):
         if self.drift is None:
             return "… reading"
         found = self.drift.get(regime)
-        return found.label if found else "- no data"
+        return found.label if found else "- not recorded"
 
     def apply_filter(self, text: str) -> None:
         self._show_regimes()
