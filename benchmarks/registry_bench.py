@@ -388,12 +388,12 @@ def seconds_text(entry: dict | None) -> str:
 
 
 def report(document: dict) -> str:
-    env = document["environment"]
+    env, peer = document["environment"], document["environment"].get("mlflow")
+    peer_text = (f"mlflow {peer['mlflow']} (sqlalchemy {peer['sqlalchemy']}, sqlite "
+                 f"{peer['sqlite']})" if peer else "mlflow skipped")
     parts = [
         f"registry benchmark  {env['date']}  {env['cores']} cores  python {env['python']}  "
-        f"duckdb {env['duckdb']}  mlflow {env.get('mlflow', {}).get('mlflow', '-')} "
-        f"(sqlalchemy {env.get('mlflow', {}).get('sqlalchemy', '-')}, "
-        f"sqlite {env.get('mlflow', {}).get('sqlite', '-')})",
+        f"duckdb {env['duckdb']}  {peer_text}",
         f"load average before {env['load_before']}, after {env['load_after']}; "
         "cold figures: wall seconds, median (min-max) of whole new processes",
         "",

@@ -141,7 +141,7 @@ def show_command(
 @app.command("explain")
 def explain_command(
     window: Annotated[str, typer.Argument(help="The window's start (UTC), e.g. 2026-02-03T06:00.")],
-    feature: Annotated[str, typer.Argument(help="A feature of [data] in mlops.toml.")],
+    feature: Annotated[str, typer.Argument(help="A feature of \\[data] in mlops.toml.")],
     as_json: JsonOption = False,
 ) -> None:
     """Reference vs current histogram of one feature in one window, as text.

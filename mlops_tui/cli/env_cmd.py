@@ -28,7 +28,7 @@ def capture_command(
 
     With --image, capture inside a Docker image instead (a throwaway container, no network,
     never pulled) and, in a workspace, keep the snapshot there: the deploy gate compares
-    versions with it when [serving] environment = "image:NAME".
+    versions with it when \\[serving] environment = "image:NAME".
 
     Example: mlops-tui env capture --json > host-env.json
     Example: mlops-tui env capture --image mlops-trainer:3f2a9c1d0b7e4a55

@@ -30,7 +30,7 @@ def build_command(
 ) -> None:
     """Build the trainer image of the workspace's pipeline (or find it cached).
 
-    Base image from [runner] base_image (never pulled); wheels from the wheelhouse, downloaded
+    Base image from \\[runner] base_image (never pulled); wheels from the wheelhouse, downloaded
     with pip only if one is missing; exits 6 if the engine or the base image is unavailable.
 
     Example: mlops-tui image build && mlops-tui retrain --regime suv --runner docker --wait

@@ -16,7 +16,7 @@ app = typer.Typer(help="Late labels, joined to observations by id.", no_args_is_
 @app.command("ingest")
 def ingest_command(
     files: Annotated[list[Path], typer.Argument(
-        help="CSV or Parquet files with the id and label columns of [data].")],
+        help="CSV or Parquet files with the id and label columns of \\[data].")],
     as_json: JsonOption = False,
 ) -> None:
     """Add labels that arrived after their observations (same file twice: a no-op).

@@ -17,7 +17,7 @@ def lineage(workspace: Workspace, version_id: str) -> LineageNode:
                 if (e := registry_sql.get_env(tx, h)) is not None}
         codes = {h: c for h in {v.code_hash for v in chain}
                  if (c := registry_sql.get_code(tx, h)) is not None}
-        fingerprints = {f for v in chain for f in (v.train_snapshot, v.holdout_snapshot) if f}
-        snapshots = {f: s for f in fingerprints
-                     if (s := registry_sql.get_data_snapshot(tx, f)) is not None}
+        fingerprints = sorted({f for v in chain for f in (v.train_snapshot, v.holdout_snapshot)
+                               if f})
+        snapshots = registry_sql.data_snapshots(tx, fingerprints)
     return build_lineage(chain, envs, codes, snapshots)

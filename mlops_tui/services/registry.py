@@ -197,19 +197,17 @@ class VersionDetail:
 def show_version(workspace: Workspace, version_id: str) -> VersionDetail:
     with workspace.store.read() as tx:
         version = require_version(tx, version_id)
-        current = deployment_sql.current_all(tx)
+        roles = deployment_sql.roles_of(tx, version.number)
+        snapshots = registry_sql.data_snapshots(
+            tx, [f for f in (version.train_snapshot, version.holdout_snapshot) if f])
         return VersionDetail(
             version=version,
             env=registry_sql.get_env(tx, version.env_hash),
             code=registry_sql.get_code(tx, version.code_hash),
-            train=registry_sql.get_data_snapshot(tx, version.train_snapshot)
-            if version.train_snapshot else None,
-            holdout=registry_sql.get_data_snapshot(tx, version.holdout_snapshot)
-            if version.holdout_snapshot else None,
-            champion_of=tuple(e.subject for e in current
-                              if e.kind is DeploymentKind.CHAMPION and e.to_version == version.number),
-            active_on=tuple(e.subject for e in current
-                            if e.kind is DeploymentKind.ACTIVE and e.to_version == version.number),
+            train=snapshots.get(version.train_snapshot or ""),
+            holdout=snapshots.get(version.holdout_snapshot or ""),
+            champion_of=tuple(s for k, s in roles if k == DeploymentKind.CHAMPION.value),
+            active_on=tuple(s for k, s in roles if k == DeploymentKind.ACTIVE.value),
         )
 
 

@@ -18,11 +18,11 @@ import fcntl
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import stat
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -271,7 +271,7 @@ def _build(workspace: Workspace, plan: ServingPlan, final: Path,
     """Build the generation under a temporary name and rename it to `final`."""
     generations = final.parent
     generations.mkdir(parents=True, exist_ok=True)
-    temp = generations / f".build-{uuid.uuid4().hex[:12]}"
+    temp = generations / f".build-{secrets.token_hex(6)}"
     problems: list[str] = []
     try:
         for directory in ROLE_DIRS.values():
@@ -313,7 +313,7 @@ def _swap(workspace: Workspace, folder: Path, unit: str) -> None:
     root = workspace.serving_root
     if (root / CURRENT).exists() and not (root / CURRENT).is_symlink():
         _remove_tree(root / CURRENT)  # damage: something else took the link's name
-    temp = root / f".current-{uuid.uuid4().hex[:12]}"
+    temp = root / f".current-{secrets.token_hex(6)}"
     os.symlink(f"{GENERATIONS}/{folder.name}", temp)
     _fault("link_staged", unit)
     try:

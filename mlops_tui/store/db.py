@@ -9,6 +9,7 @@ costs on every connect.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -38,6 +39,10 @@ LOCK_TIMEOUT_ENV = "MLOPS_TUI_LOCK_TIMEOUT"
 
 _instance: duckdb.DuckDBPyConnection | None = None
 _instance_guard = threading.RLock()  # one unit of work at a time per process
+_aliases = itertools.count(1)  # attach names: unique within the process
+# Store files whose schema this process has checked, with their stat signature then: the
+# check is skipped until the file changes (a write or a migration by anyone).
+_schema_checked: dict[str, tuple] = {}
 
 
 def _base() -> duckdb.DuckDBPyConnection:
@@ -160,7 +165,10 @@ class Store:
                 raise ReadOnlyError(f"workspace {self.db_path.parent} is read-only")
             with self._attached(read_only=not exclusive) as cursor:
                 if check_schema:
-                    self._check_schema(cursor)
+                    signature = self._file_signature()
+                    if _schema_checked.get(str(self.db_path)) != signature:
+                        self._check_schema(cursor)
+                        _schema_checked[str(self.db_path)] = signature
                 cursor.execute("BEGIN TRANSACTION")
                 try:
                     _fault("after_begin", unit)
@@ -177,7 +185,7 @@ class Store:
 
     @contextmanager
     def _attached(self, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-        alias = "store_" + uuid.uuid4().hex[:12]
+        alias = f"store_{next(_aliases)}"
         cursor = _base().cursor()
         mode = "READ_ONLY" if read_only else "READ_WRITE"
         try:
@@ -201,6 +209,18 @@ class Store:
         if "read-only" in text.lower() or "permission" in text.lower():
             return ReadOnlyError(f"store {self.db_path} cannot be written: {text}")
         return IntegrityError(f"{self.db_path} is not a readable mlops-tui store: {text}")
+
+    def _file_signature(self) -> tuple:
+        """Identity and last change of the store and its WAL (stat only: never opened)."""
+        signature = []
+        for path in (self.db_path, self.db_path.with_name(self.db_path.name + ".wal")):
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                signature.append(None)
+                continue
+            signature.append((info.st_ino, info.st_size, info.st_mtime_ns))
+        return tuple(signature)
 
     def _check_schema(self, cursor: duckdb.DuckDBPyConnection) -> None:
         version = self._schema_version(cursor)
@@ -277,7 +297,7 @@ class Store:
             raise ConflictError(f"backup destination {destination} already exists")
         with self._unit("backup", exclusive=False) as tx:
             tx.execute("COMMIT")  # COPY FROM DATABASE runs outside the read transaction
-            alias = "backup_" + uuid.uuid4().hex[:8]
+            alias = f"backup_{next(_aliases)}"
             tx.execute(f"ATTACH ? AS {alias}", [str(destination)])
             try:
                 current = tx.scalar("SELECT current_database()")

@@ -19,6 +19,13 @@ def current(tx: Tx, kind: DeploymentKind, subject: str) -> DeploymentEvent | Non
     return rows.event(row) if row else None
 
 
+def roles_of(tx: Tx, version: int) -> list[tuple[str, str]]:
+    """(kind, subject) of every target and regime the version currently serves."""
+    return [tuple(r) for r in tx.all(
+        "SELECT kind, subject FROM current_deployments WHERE to_version = ? "
+        "ORDER BY kind, subject", [version])]
+
+
 def current_all(tx: Tx) -> list[DeploymentEvent]:
     return [rows.event(r) for r in tx.all(
         f"SELECT {rows.EVENT_COLUMNS} FROM current_deployments ORDER BY kind, subject")]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -219,7 +219,7 @@ def _cached(file: Path, contract: DataContract, window: WindowSpec, plan: CountP
         if any(name not in stored for name in names.values()):
             return _scan([file], contract, window, plan)
         cache.mkdir(parents=True, exist_ok=True)
-        temp = cache / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp.npz"
+        temp = cache / f".{path.name}.{secrets.token_hex(4)}.tmp.npz"
         np.savez(temp, **stored)
         os.replace(temp, path)
     return WindowCounts(
