@@ -377,6 +377,12 @@ def test_deploy_refused_by_the_environment_gate_shows_an_error_and_writes_nothin
 def test_retrain_starts_a_job_followed_live_then_cancel_stops_it(plant):
     from mlops_tui.services.jobs import get_job, list_jobs
 
+    # The job must still run when it is cancelled: hold the pipeline until then.
+    train_py = plant.root / "pipeline" / "train.py"
+    train_py.write_text(train_py.read_text() + (
+        "\n\nimport time as _time\n_fit = train\n\n\n"
+        "def train(frame, params):\n    _time.sleep(120)\n    return _fit(frame, params)\n"))
+
     async def scenario():
         app = make_app(plant)
         async with app.run_test(size=SIZE) as pilot:

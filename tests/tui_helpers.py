@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -83,8 +84,16 @@ def frozen_world(start: datetime, frozen: bool = True) -> Iterator[World]:
         digest = hashlib.sha256(f"plant-a-{next(counter)}".encode()).hexdigest()
         return uuid.UUID(digest[:32], version=4)
 
+    job_counter = itertools.count(1)
+
+    def next_job_id() -> uuid.UUID:
+        digest = hashlib.sha256(f"plant-a-job-{next(job_counter)}".encode()).hexdigest()
+        return uuid.UUID(digest[:32], version=4)
+
     with pytest.MonkeyPatch.context() as patch, time_machine.travel(start, tick=False) as t:
         patch.setattr(uuid, "uuid4", next_uuid)
+        # Job ids are on screen: their own sequence, whatever else draws a uuid4 meanwhile.
+        patch.setattr("mlops_tui.services.retrain.uuid", SimpleNamespace(uuid4=next_job_id))
         patch.setattr("getpass.getuser", lambda: "operator")
         patch.setattr("socket.gethostname", lambda: PLANT)
         patch.delenv("SSH_CONNECTION", raising=False)
