@@ -30,31 +30,15 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from training_bench import cli, spread  # the same timing helpers (this folder is on sys.path)
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "docker_bench.json"
 TARGET_OVERHEAD_SECONDS = 3.0
-
-
-def cli(*args: str, cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
-    """Run the real CLI in a new process; (wall seconds, the completed process)."""
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "mlops_tui.cli.main", *args], cwd=cwd,
-                          capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"mlops-tui {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
-    return seconds, done
-
-
-def spread(values: list[float]) -> dict:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values),
-            "runs": len(values)}
 
 
 def retrain(workspace: Path, regime: str, runner: str) -> tuple[float, float, str]:

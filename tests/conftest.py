@@ -7,9 +7,12 @@ The helpers are plain functions too, so subprocess worker scripts can import the
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -165,3 +168,28 @@ def run_cli_fixture():
 
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """`mlops-tui demo --no-tui --workspace W`, run once per session from an unrelated
+    directory; xdist workers share it behind a file lock. (W, the demo's stdout/stderr).
+    Tests that change the workspace copy it first."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    workspace, summary = shared / "demo-workspace", shared / "demo-summary.json"
+    with open(shared / "demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not summary.exists():
+            shutil.rmtree(workspace, ignore_errors=True)
+            elsewhere = shared / "demo-cwd"
+            elsewhere.mkdir(exist_ok=True)
+            environment = {k: v for k, v in os.environ.items() if k not in ISOLATED_VARIABLES}
+            done = subprocess.run(
+                [sys.executable, "-m", "mlops_tui.cli.main", "demo", "--no-tui",
+                 "--workspace", str(workspace)], capture_output=True, text=True,
+                cwd=elsewhere, env=environment | {"COLUMNS": "200"}, timeout=300, check=False)
+            assert done.returncode == 0, done.stderr
+            summary.write_text(json.dumps({"stdout": done.stdout, "stderr": done.stderr}))
+    return workspace, json.loads(summary.read_text())

@@ -8,45 +8,17 @@ and copied, because this test changes it.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
-from conftest import ISOLATED_VARIABLES, run_cli
+from conftest import run_cli
 
 from mlops_tui.services.actor import current_actor
 from mlops_tui.services.deployments import audit_log, history, serving_state
 from mlops_tui.services.maintenance import verify_store
 from mlops_tui.services.workspace import open_workspace
-
-
-@pytest.fixture(scope="session")
-def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`mlops-tui demo --no-tui`, built once per session for every module that needs it."""
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent
-    workspace, summary = shared / "demo-workspace", shared / "demo-summary.json"
-    with open(shared / "demo.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not summary.exists():
-            shutil.rmtree(workspace, ignore_errors=True)
-            elsewhere = shared / "demo-cwd"
-            elsewhere.mkdir(exist_ok=True)
-            environment = {k: v for k, v in os.environ.items() if k not in ISOLATED_VARIABLES}
-            done = subprocess.run(
-                [sys.executable, "-m", "mlops_tui.cli.main", "demo", "--no-tui",
-                 "--workspace", str(workspace)], capture_output=True, text=True,
-                cwd=elsewhere, env=environment | {"COLUMNS": "200"}, timeout=300, check=False)
-            assert done.returncode == 0, done.stderr
-            summary.write_text(json.dumps({"stdout": done.stdout, "stderr": done.stderr}))
-    return workspace
 
 
 def cli(workspace: Path, *args: str) -> dict:
@@ -57,7 +29,7 @@ def cli(workspace: Path, *args: str) -> dict:
 
 def test_rollback_on_the_demo_workspace(shared_demo, tmp_path):
     demo = tmp_path / "demo"
-    shutil.copytree(shared_demo, demo, symlinks=True)
+    shutil.copytree(shared_demo[0], demo, symlinks=True)
     ws = open_workspace(demo)
     before = history(ws, target="production")
     assert [e.action for e in before].count("rollback") == 1  # the demo's own rollback

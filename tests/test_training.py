@@ -8,7 +8,6 @@ once per test session (shared by the xdist workers behind a file lock) with the 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import math
@@ -253,30 +252,6 @@ def assert_full_lineage(workspace_root: Path, root: dict) -> None:
 # -- the demo -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """`mlops-tui demo --no-tui --workspace W`, run once per session from an unrelated
-    directory; xdist workers share it behind a file lock. (W, the demo's JSON summary)."""
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent
-    workspace, summary = shared / "demo-workspace", shared / "demo-summary.json"
-    with open(shared / "demo.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not summary.exists():
-            shutil.rmtree(workspace, ignore_errors=True)
-            elsewhere = shared / "demo-cwd"
-            elsewhere.mkdir(exist_ok=True)
-            done = subprocess.run(
-                [sys.executable, "-m", "mlops_tui.cli.main", "demo", "--no-tui",
-                 "--workspace", str(workspace)],
-                capture_output=True, text=True, cwd=elsewhere, env=child_environment(),
-                timeout=300, check=False)
-            assert done.returncode == 0, done.stderr
-            summary.write_text(json.dumps({"stdout": done.stdout, "stderr": done.stderr}))
-    return workspace, json.loads(summary.read_text())
-
-
 def cli_json(workspace: Path, *args: str) -> dict:
     code, out, err = run_cli(*args, "--json", workspace=workspace)
     assert code == 0, err
@@ -284,8 +259,8 @@ def cli_json(workspace: Path, *args: str) -> dict:
 
 
 def test_demo_shows_progress_and_builds_versions_champions_and_an_active_version(
-        demo: tuple[Path, dict]) -> None:
-    workspace, summary = demo
+        shared_demo: tuple[Path, dict]) -> None:
+    workspace, summary = shared_demo
     assert "round 1: training sedan, suv, pickup" in summary["stderr"]
     assert "demo built: 7 versions in" in summary["stderr"]
     assert f"try: mlops-tui -w {workspace} status" in summary["stdout"]
@@ -307,8 +282,8 @@ def test_demo_shows_progress_and_builds_versions_champions_and_an_active_version
     assert [j["state"] for j in jobs] == ["ingested"] * 7
 
 
-def test_demo_lineage_and_env_diff_return_real_data(demo: tuple[Path, dict]) -> None:
-    workspace, _ = demo
+def test_demo_lineage_and_env_diff_return_real_data(shared_demo: tuple[Path, dict]) -> None:
+    workspace, _ = shared_demo
     active = cli_json(workspace, "status")["active"]["production"]["to"]
 
     lineage = cli_json(workspace, "lineage", active)
@@ -321,8 +296,8 @@ def test_demo_lineage_and_env_diff_return_real_data(demo: tuple[Path, dict]) -> 
     assert env_diff["identical"] == len(capture()["packages"])
 
 
-def test_demo_passes_store_verify_and_a_second_run_reuses_it(demo: tuple[Path, dict]) -> None:
-    workspace, _ = demo
+def test_demo_passes_store_verify_and_a_second_run_reuses_it(shared_demo: tuple[Path, dict]) -> None:
+    workspace, _ = shared_demo
 
     verify = cli_json(workspace, "store", "verify")
     code, out, err = run_cli("demo", "--no-tui", "--workspace", str(workspace), "--json")
