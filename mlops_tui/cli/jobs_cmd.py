@@ -13,6 +13,7 @@ from mlops_tui.cli.output import JsonOption, LimitOption, emit
 
 app = typer.Typer(help="Retrain jobs: list, show, logs, cancel, reconcile.", no_args_is_help=True)
 
+LOG_SHOWN_BYTES = 16 * 2**20  # `jobs logs` prints at most the log's last 16 MB
 JobArgument = Annotated[str, typer.Argument(help="Job id or a unique prefix (≥ 4 characters).")]
 
 
@@ -90,24 +91,39 @@ def logs_command(
 
     Example: mlops-tui jobs logs 3f2a -f
     """
-    from mlops_tui.services.jobs import get_job, handle_for, log_path
+    from mlops_tui.cli.output import info
+    from mlops_tui.services.jobs import (
+        get_job,
+        handle_for,
+        log_size,
+        read_log,
+        read_runner_log,
+    )
 
     workspace = context.workspace()
     job = get_job(workspace, job_id)
-    path = log_path(workspace, job)
     handle = handle_for(workspace, job) if follow else None
-    position = 0
+    size = log_size(workspace, job)
+    position = max(0, size - LOG_SHOWN_BYTES)  # a log of any size prints in bounded time
+    if position:
+        info(f"job {job.short_id}: the log is {size / 2**20:,.0f} MB; showing its last "
+             f"{LOG_SHOWN_BYTES // 2**20} MB")
     while True:
-        if path.exists():
-            with open(path, "rb") as log:
-                log.seek(position)
-                chunk = log.read()
-                position += len(chunk)
-            sys.stdout.write(chunk.decode(errors="replace"))
-            sys.stdout.flush()
+        chunk, refused = read_log(workspace, job, position)
+        if refused:
+            info(f"job log refused: {refused}")
+            break
+        position += len(chunk)
+        sys.stdout.write(chunk.decode(errors="replace"))
+        sys.stdout.flush()
         if handle is None or handle.status().finished:
+            if chunk:  # read to the end before stopping
+                continue
             break
         time.sleep(0.3)
+    runner_log = read_runner_log(workspace, job).splitlines()
+    if runner_log:  # the launcher's own lines (image, container) go with the diagnostics
+        info("\n".join(runner_log))
 
 
 @app.command("cancel")
