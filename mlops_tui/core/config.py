@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_tui.core.errors import UsageError
+from mlops_tui.core.names import CONTROL
 
 PERIOD = re.compile(r"(\d+)([mhdw])")
 RUNNERS = ("local", "docker", "auto")
@@ -84,7 +85,6 @@ RANGES: dict[tuple[str, str], Range] = {
 WINDOW_MAX_MINUTES = 366 * 24 * 60
 WINDOW_MINUTES = {"m": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}
 WINDOW_ROWS = Range(4, 100_000_000, whole=True)
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _shown(value: Any) -> str:
