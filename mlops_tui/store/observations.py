@@ -38,15 +38,17 @@ def _quote(identifier: str) -> str:
 
 
 def _reader(source: Path) -> str:
+    # skip = 0: the header is line 1; DuckDB's sniffer would otherwise skip lines it finds
+    # ragged and take a data row for the header
     suffix = source.suffix.lower()
     if suffix == ".parquet":
         return "read_parquet(?)"
     if suffix in (".csv", ".txt"):
         return ("read_csv(?, header = true, all_varchar = true, strict_mode = true, "
-                "delim = ',', quote = '\"', escape = '\"')")
+                "delim = ',', quote = '\"', escape = '\"', skip = 0)")
     if suffix == ".tsv":
         return ("read_csv(?, header = true, all_varchar = true, strict_mode = true, "
-                "delim = '\t', quote = '\"', escape = '\"')")
+                "delim = '\t', quote = '\"', escape = '\"', skip = 0)")
     raise UsageError(f"{source}: unsupported file type {suffix or '(none)'}; use .csv or .parquet")
 
 
