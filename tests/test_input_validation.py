@@ -324,3 +324,49 @@ def test_numbers_in_range_helpers_agree_with_math() -> None:
     allowed = RANGES[("store", "lock_timeout_seconds")]
     assert not allowed.allows(math.nan) and not allowed.allows(math.inf)
     assert not allowed.allows(0) and allowed.allows(1e-9) and allowed.allows(86_400)
+
+
+# -- predict reads CSV with pyarrow: the same lines and reasons --------------------------------
+
+from test_predict import scored_ws  # noqa: E402,F401 - the module-scoped scored workspace
+
+
+@pytest.fixture
+def predict_ws(scored_ws, tmp_path):  # noqa: F811
+    import shutil
+
+    from mlops_tui.services.workspace import open_workspace
+
+    shutil.copytree(scored_ws.root, tmp_path / "copy", symlinks=True)
+    return open_workspace(tmp_path / "copy")
+
+
+def predict_lines(workspace: Workspace) -> tuple[str, str]:
+    contract = workspace.config.data
+    header = [contract.id_column, contract.timestamp_column, contract.regime_column,
+              *contract.numeric, *contract.categorical]
+    values = ["1", "2026-01-01T00:00:00Z", "suv", *["1"] * len(contract.numeric),
+              *["a"] * len(contract.categorical)]
+    return ",".join(header), ",".join(values)
+
+
+@pytest.mark.parametrize(("tail", "expected"), [
+    (",extra\x1b[2J", "line 3: {n} values, but the header has {h} columns"),
+    ("", "line 3: {n} values, but the header has {h} columns"),
+    ("x" * 20_000_000, "line 2: a line longer than 1,048,576 bytes is too long for the CSV"),
+], ids=["wide", "narrow", "long"])
+def test_predict_names_the_line_of_a_malformed_csv(predict_ws, tmp_path, tail, expected):
+    header, good = predict_lines(predict_ws)
+    bad = good + tail if tail else "1,2,3"
+    # a long line is refused while the header is read (the first block), not later
+    lines = [header, bad, good] if len(tail) > 1000 else [header, good, bad]
+    path = write(tmp_path, "in.csv", lines)
+    before = sha256_file(predict_ws.store_path)
+    code, out, err = run_cli("predict", str(path), "--out", str(tmp_path / "out.csv"),
+                             workspace=predict_ws)
+    assert code == 2 and not out, err
+    n, h = len(bad.split(",")), len(header.split(","))
+    assert err.startswith(f"error: {path}: {expected.format(n=n, h=h)}"), err
+    assert err.count("\n") == 1 and "\x1b" not in err
+    assert not (tmp_path / "out.csv").exists()
+    assert sha256_file(predict_ws.store_path) == before

@@ -20,7 +20,7 @@ from mlops_tui.core.names import CONTROL
 MAX_LINE_BYTES = 2_000_000  # DuckDB's default max_line_size
 SCAN_LINES = 50_000  # more than the sniffer's sample of 20,480 rows
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
-TOO_LONG = f"the line is longer than {MAX_LINE_BYTES:,} bytes, the most a CSV line may hold"
+TOO_LONG = "the line is longer than {:,} bytes, the most a CSV line may hold"
 
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
 _REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -34,7 +34,7 @@ _REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def _escaped(text: str, limit: int = 120) -> str:
+def escaped(text: str, limit: int = 120) -> str:
     text = CONTROL.sub(lambda m: repr(m.group())[1:-1], text).strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -47,15 +47,15 @@ def _duckdb_reason(text: str) -> str | None:
     return None
 
 
-def _physical_lines(source: Path, state: dict) -> Iterator[str]:
+def _physical_lines(source: Path, state: dict, max_line: int) -> Iterator[str]:
     """The file's lines, stopping at SCAN_LINES or at a line longer than DuckDB reads."""
     with open(source, "rb") as handle:
         while state["lines"] < SCAN_LINES:
-            raw = handle.readline(MAX_LINE_BYTES + 2)
+            raw = handle.readline(max_line + 2)
             if not raw:
                 return
             state["lines"] += 1
-            if len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES:
+            if len(raw.rstrip(b"\r\n")) > max_line:
                 state["too_long"] = state["lines"]
                 return
             text = raw.decode("utf-8", errors="replace")
@@ -63,13 +63,13 @@ def _physical_lines(source: Path, state: dict) -> Iterator[str]:
         state["cut"] = True
 
 
-def locate_problem(source: Path) -> tuple[int, str] | None:
+def locate_problem(source: Path, max_line: int = MAX_LINE_BYTES) -> tuple[int, str] | None:
     """(line, reason) of the first malformed row near the start of a CSV file, if any."""
     delimiter = "\t" if source.suffix.lower() == ".tsv" else ","
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES + 2))
+    csv.field_size_limit(max(csv.field_size_limit(), max_line + 2))
     state = {"lines": 0, "too_long": 0, "cut": False}
-    reader = csv.reader(_physical_lines(source, state), delimiter=delimiter, quotechar='"',
-                        doublequote=True, strict=True)
+    reader = csv.reader(_physical_lines(source, state, max_line), delimiter=delimiter,
+                        quotechar='"', doublequote=True, strict=True)
     columns, row_start = None, 1
     try:
         for row in reader:
@@ -80,7 +80,7 @@ def locate_problem(source: Path) -> tuple[int, str] | None:
             row_start = reader.line_num + 1
     except csv.Error as error:
         if state["too_long"]:
-            return state["too_long"], TOO_LONG
+            return state["too_long"], TOO_LONG.format(max_line)
         if state["cut"]:
             return None
         if "unexpected end of data" in str(error):
@@ -88,23 +88,23 @@ def locate_problem(source: Path) -> tuple[int, str] | None:
         if "expected after" in str(error):
             return reader.line_num, ("text after a closing quote (a quote inside a quoted "
                                      "value is written twice: \"\")")
-        return reader.line_num, _escaped(str(error))
+        return reader.line_num, escaped(str(error))
     if state["too_long"]:
-        return state["too_long"], TOO_LONG
+        return state["too_long"], TOO_LONG.format(max_line)
     return None
 
 
 def read_error(source: Path, error: duckdb.Error) -> str:
     """One line for a file DuckDB could not read (without the file's content)."""
     text = str(error)
-    first = _escaped(text.splitlines()[0] if text else type(error).__name__)
+    first = escaped(text.splitlines()[0] if text else type(error).__name__)
     is_csv_error = "CSV Error on Line" in text or "Error when sniffing file" in text
     if source.suffix.lower() not in CSV_SUFFIXES or not is_csv_error:
         return f"{source}: cannot be read: {first}"
     located = locate_problem(source)
     if located:
         line, reason = located
-        exact = _duckdb_reason(text) if reason == TOO_LONG else None  # with the size
+        exact = _duckdb_reason(text) if reason == TOO_LONG.format(MAX_LINE_BYTES) else None
         return f"{source}: line {line}: {exact or reason}"
     line_match = _LINE.search(text)
     reason = _duckdb_reason(text)
@@ -114,3 +114,18 @@ def read_error(source: Path, error: duckdb.Error) -> str:
         return f"{source}: line {line_match.group(1)}: not valid CSV ({first})"
     return (f"{source}: not a CSV file this reader understands: comma-separated (tab for "
             ".tsv), '\"' quotes, a header line, the same number of values on every line")
+
+
+def arrow_error(source: Path, error: Exception, block_bytes: int) -> str:
+    """One line for a CSV file pyarrow could not parse: the line and reason when found
+    (pyarrow names neither the line nor, for a too long line, the reason)."""
+    text = str(error)
+    if "straddl" in text:
+        located = locate_problem(source, block_bytes)
+        where = f"line {located[0]}: " if located and located[1].startswith("the line is") else ""
+        return (f"{source}: {where}a line longer than {block_bytes:,} bytes is too long for "
+                "the CSV reader")
+    located = locate_problem(source)
+    if located:
+        return f"{source}: line {located[0]}: {located[1]}"
+    return f"{source}: not a readable CSV file ({escaped(text.splitlines()[0] if text else '')})"
