@@ -25,7 +25,7 @@ from mlops_tui.core.names import format_version_id, not_found, validate_name
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import deployments as deployment_sql
 from mlops_tui.store import registry as registry_sql
-from mlops_tui.store.csv_errors import arrow_error, escaped
+from mlops_tui.store.read_errors import arrow_error, escaped
 
 BATCH_ROWS = 131_072
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}

@@ -17,9 +17,9 @@ import duckdb
 
 from mlops_tui.core.config import DataContract
 from mlops_tui.core.errors import UsageError
-from mlops_tui.core.names import CONTROL, shown_column
-from mlops_tui.store.csv_errors import read_error
+from mlops_tui.core.names import shown_column
 from mlops_tui.store.db import Tx, naive_utc, scratch, utcnow
+from mlops_tui.store.read_errors import ID_CONTROL_SQL, read_error, refuse_control_names
 
 
 @dataclass(frozen=True)
@@ -64,21 +64,8 @@ def file_columns(source: Path) -> list[str]:
                 f"DESCRIBE SELECT * FROM {_reader(source)}", [str(source)]).fetchall()]
         except duckdb.Error as error:
             raise UsageError(read_error(source, error)) from None
-    _refuse_control_names(source, names)
+    refuse_control_names(source, names)
     return names
-
-
-def _refuse_control_names(source: Path, names: list[str]) -> None:
-    """A column name with NUL or an escape sequence would reach every message and view."""
-    for name in names:
-        if CONTROL.search(name):
-            where = "" if source.suffix.lower() == ".parquet" else "line 1: "
-            raise UsageError(f"{source}: {where}column name {shown_column(name)} contains a "
-                             "control character")
-
-
-# An id with NUL or an escape sequence: found per row by the checks of stage_batch/labels.
-_ID_CONTROL = "regexp_matches(CAST({0} AS VARCHAR), '[\\x00-\\x1f\\x7f-\\x9f]')"
 
 
 def check_columns(source: Path, present: list[str], contract: DataContract) -> None:
@@ -148,7 +135,7 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
     checks.append(f"min(CASE WHEN {id_col} IS NULL OR trim(CAST({id_col} AS VARCHAR)) = '' "
                   f"THEN ordinality END)")
     names.append(("id-missing", contract.id_column))
-    checks.append(f"min(CASE WHEN {_ID_CONTROL.format(id_col)} THEN ordinality END)")
+    checks.append(f"min(CASE WHEN {ID_CONTROL_SQL.format(id_col)} THEN ordinality END)")
     names.append(("id-control", contract.id_column))
     checks.append("min(CASE WHEN \"__time\" IS NULL THEN ordinality END)")
     names.append(("ts-parse", contract.timestamp_column))
@@ -410,7 +397,7 @@ def stage_labels(source: Path, contract: DataContract, target: Path,
                 f"SELECT count(*), "
                 f"min(CASE WHEN {id_col} IS NULL OR trim(CAST({id_col} AS VARCHAR)) = '' "
                 f"THEN ordinality END), "
-                f"min(CASE WHEN {_ID_CONTROL.format(id_col)} THEN ordinality END), "
+                f"min(CASE WHEN {ID_CONTROL_SQL.format(id_col)} THEN ordinality END), "
                 f"min(CASE WHEN {label} IS NULL OR {value} IS NULL THEN ordinality END), "
                 f"min(CASE WHEN isnan({value}) OR isinf({value}) THEN ordinality END), "
                 f"count(*) - count(DISTINCT CAST({id_col} AS VARCHAR)) "

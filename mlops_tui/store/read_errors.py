@@ -1,4 +1,5 @@
-"""DuckDB's CSV reader errors as one line naming the file, the line and the reason.
+"""Data files refused at the door, in one line naming the file, the line and the reason:
+DuckDB's (and pyarrow's) CSV errors, and control characters in column names and ids.
 
 DuckDB puts the reason on later lines of its error (after an echo of the offending line),
 and a file its sniffer rejects gets no line at all, or a wrong one: the sniffer counts lines
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import duckdb
 
-from mlops_tui.core.names import CONTROL
+from mlops_tui.core.errors import UsageError
+from mlops_tui.core.names import CONTROL, shown_column
 
 MAX_LINE_BYTES = 2_000_000  # DuckDB's default max_line_size
 SCAN_LINES = 50_000  # more than the sniffer's sample of 20,480 rows
@@ -34,7 +36,21 @@ _REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# An id with NUL or an escape sequence, as an SQL condition on a column (stage_batch/labels).
+ID_CONTROL_SQL = "regexp_matches(CAST({0} AS VARCHAR), '[\\x00-\\x1f\\x7f-\\x9f]')"
+
+
+def refuse_control_names(source: Path, names: list[str]) -> None:
+    """A column name with NUL or an escape sequence would reach every message and view."""
+    for name in names:
+        if CONTROL.search(name):
+            where = "" if source.suffix.lower() == ".parquet" else "line 1: "
+            raise UsageError(f"{source}: {where}column name {shown_column(name)} contains a "
+                             "control character")
+
+
 def escaped(text: str, limit: int = 120) -> str:
+    """Control characters as visible escapes, shortened: a reader's text may echo data."""
     text = CONTROL.sub(lambda m: repr(m.group())[1:-1], text).strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
