@@ -570,9 +570,9 @@ def test_host_pins_win_over_the_pipeline_requirements(tmp_path):
 
 
 @pytest.mark.parametrize(("runner", "message"), [
-    ({"memory": "lots"}, "[runner] memory 'lots' is not a size"),
-    ({"cpus": 0}, "[runner] cpus must be a positive number"),
-    ({"timeout_seconds": 0}, "[runner] timeout_seconds must be a positive whole number"),
+    ({"memory": "lots"}, "[runner] memory = 'lots': must be a size like 512m"),
+    ({"cpus": 0}, "[runner] cpus = 0: must be a finite number >= 0.01"),
+    ({"timeout_seconds": 0}, "[runner] timeout_seconds = 0: must be a whole number >= 1"),
 ])
 def test_runner_limits_are_validated(runner, message):
     from mlops_tui.core.config import ConfigError, parse_config

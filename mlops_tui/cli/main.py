@@ -36,7 +36,14 @@ from mlops_tui.cli import (
     store_cmd,
 )
 from mlops_tui.cli.documents import audit_doc, event_doc
-from mlops_tui.cli.output import JsonOption, LimitOption, emit, info, report_error
+from mlops_tui.cli.output import (
+    JsonOption,
+    LimitOption,
+    bounded_time,
+    emit,
+    info,
+    report_error,
+)
 from mlops_tui.core.errors import ExitCode, MlopsError, UsageError
 
 app = typer.Typer(
@@ -138,7 +145,7 @@ def lineage_command(
 
 @app.command("audit")
 def audit_command(
-    since: Annotated[datetime | None, typer.Option(
+    since: Annotated[datetime | None, typer.Option(callback=bounded_time,
         help="Only entries at or after this UTC time, e.g. 2026-01-31 or 2026-01-31T08:00.")] = None,
     limit: LimitOption = 200,
     as_json: JsonOption = False,

@@ -8,7 +8,7 @@ import typer
 
 from mlops_tui.cli import context
 from mlops_tui.cli.documents import env_doc, version_doc
-from mlops_tui.cli.output import JsonOption, LimitOption, emit
+from mlops_tui.cli.output import MAX_COUNT, JsonOption, LimitOption, emit
 
 app = typer.Typer(help="Registered model versions.", no_args_is_help=True)
 
@@ -19,7 +19,8 @@ def list_command(
     trigger: Annotated[str | None, typer.Option(help="Only this trigger (manual, drift, ...).")] = None,
     runner: Annotated[str | None, typer.Option(help="Only this runner (local, docker).")] = None,
     limit: LimitOption = 200,
-    offset: Annotated[int, typer.Option(min=0, help="Skip this many (newest first).")] = 0,
+    offset: Annotated[int, typer.Option(
+        min=0, max=MAX_COUNT, help="Skip this many (newest first).")] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """List versions, newest first.

@@ -21,8 +21,23 @@ from mlops_tui.core.errors import MlopsError
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")
 ]
+# Counts passed to the store stay well inside a 64-bit integer: a larger one is exit 2
+# naming the option, not an SQL overflow.
+MAX_COUNT = 1_000_000_000
+TIME_YEARS = (1900, 9998)  # window arithmetic around a time must not leave datetime's range
+
+
+def bounded_time(ctx: typer.Context, param: typer.CallbackParam,
+                 value: datetime | None) -> datetime | None:
+    """A --since/--until callback: a time in TIME_YEARS, else exit 2 naming the option."""
+    if value is not None and not TIME_YEARS[0] <= value.year <= TIME_YEARS[1]:
+        raise typer.BadParameter(f"{value.date().isoformat()} is outside the years "
+                                 f"{TIME_YEARS[0]}-{TIME_YEARS[1]}", ctx=ctx, param=param)
+    return value
+
+
 LimitOption = Annotated[
-    int, typer.Option("--limit", min=0, help="At most this many rows (0: all).")
+    int, typer.Option("--limit", min=0, max=MAX_COUNT, help="At most this many rows (0: all).")
 ]
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_tui.core.errors import UsageError
-from mlops_tui.core.names import validate_name
+from mlops_tui.core.names import shown_column, validate_name
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import observations as observation_sql
 from mlops_tui.store import registry as registry_sql
@@ -102,7 +102,7 @@ def scan_file(path: Path) -> ScannedFile:
             seen.add(name)
         if duplicates:
             raise UsageError(f"{path}: line 1: duplicate column names in the header: "
-                             f"{', '.join(duplicates)}")
+                             f"{', '.join(map(shown_column, duplicates))}")
     return ScannedFile(digest.hexdigest(), header)
 
 
@@ -115,7 +115,8 @@ def _parquet_duplicates(path: Path) -> None:
         raise UsageError(f"{path}: not a readable Parquet file: {str(error)[:200]}") from None
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise UsageError(f"{path}: duplicate column names: {', '.join(duplicates)}")
+        raise UsageError(f"{path}: duplicate column names: "
+                         f"{', '.join(map(shown_column, duplicates))}")
 
 
 def ingest_file(workspace: Workspace, source: Path) -> IngestResult:

@@ -10,6 +10,7 @@ costs on every connect.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import signal
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 
 import duckdb
 
+from mlops_tui.core.config import RANGES
 from mlops_tui.core.errors import (
     ConflictError,
     IntegrityError,
@@ -29,6 +31,7 @@ from mlops_tui.core.errors import (
     NotFoundError,
     ReadOnlyError,
     StoreBusyError,
+    UsageError,
 )
 from mlops_tui.store.lock import hold_lock
 from mlops_tui.store.schema import CURRENT_SCHEMA, MIGRATIONS
@@ -124,6 +127,18 @@ class Tx:
         return self._cursor.sql(sql, params=list(params)).to_arrow_table()
 
 
+def _env_lock_timeout(text: str) -> float:
+    """$MLOPS_TUI_LOCK_TIMEOUT in the range [store] lock_timeout_seconds allows."""
+    allowed = RANGES[("store", "lock_timeout_seconds")]
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not allowed.allows(value):
+        raise UsageError(f"{LOCK_TIMEOUT_ENV}={text[:40]!r}: must be {allowed.describe()}")
+    return value
+
+
 class Store:
     """The workspace's DuckDB file and its lock."""
 
@@ -135,7 +150,7 @@ class Store:
         env_timeout = os.environ.get(LOCK_TIMEOUT_ENV)
         self.lock_timeout = (
             lock_timeout if lock_timeout is not None
-            else float(env_timeout) if env_timeout else 10.0
+            else _env_lock_timeout(env_timeout) if env_timeout else 10.0
         )
         self.command = command
 
