@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import sys
 import time
 from typing import Annotated
@@ -10,6 +11,7 @@ import typer
 
 from mlops_tui.cli import context
 from mlops_tui.cli.output import JsonOption, LimitOption, emit
+from mlops_tui.core.text import printable
 
 app = typer.Typer(help="Retrain jobs: list, show, logs, cancel, reconcile.", no_args_is_help=True)
 
@@ -46,7 +48,7 @@ def list_command(
                      limit=limit or None)
 
     def human(console) -> None:
-        from rich.table import Table
+        from mlops_tui.cli.render import TextTable as Table
 
         table = Table(box=None, header_style="bold")
         for column in ("job", "regime", "runner", "state", "since", "reason"):
@@ -76,7 +78,7 @@ def show_command(job_id: JobArgument, as_json: JsonOption = False) -> None:
         console.print(f"job {job.id}  regime {job.regime}  runner {job.runner}  "
                       f"state {job.state.value}", markup=False)
         for state, at, reason in events:
-            console.print(f"  {at:%Y-%m-%d %H:%M:%S}  {state:<10} {reason}", markup=False)
+            console.print(f"  {at:%Y-%m-%d %H:%M:%S}  {state:<10} {printable(reason)}")
 
     emit(as_json, document, human)
 
@@ -97,17 +99,38 @@ def logs_command(
     path = log_path(workspace, job)
     handle = handle_for(workspace, job) if follow else None
     position = 0
+    lines = LogLines()
     while True:
         if path.exists():
             with open(path, "rb") as log:
                 log.seek(position)
                 chunk = log.read()
                 position += len(chunk)
-            sys.stdout.write(chunk.decode(errors="replace"))
+            sys.stdout.write(lines.feed(chunk))
             sys.stdout.flush()
         if handle is None or handle.status().finished:
             break
         time.sleep(0.3)
+    sys.stdout.write(lines.close())
+    sys.stdout.flush()
+
+
+class LogLines:
+    """Log bytes in chunks to printable text, whole lines at a time: a multi-byte character
+    or a CR LF split between two reads is decoded as one."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, chunk: bytes) -> str:
+        text = self._pending + self._decoder.decode(chunk)
+        complete, newline, self._pending = text.rpartition("\n")
+        return printable(complete + newline, multiline=True)
+
+    def close(self) -> str:
+        rest, self._pending = self._pending + self._decoder.decode(b"", final=True), ""
+        return printable(rest, multiline=True) + ("\n" if rest else "")
 
 
 @app.command("cancel")
