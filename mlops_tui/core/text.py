@@ -40,8 +40,3 @@ def printable(value: object, *, multiline: bool = False) -> str:
         return _MULTI_LINE.sub(_escape, text)
     return _SINGLE_LINE.sub(_escape, text)
 
-
-def is_printable(value: str, *, multiline: bool = False) -> bool:
-    """True when `printable` would return `value` unchanged."""
-    pattern = _MULTI_LINE if multiline else _SINGLE_LINE
-    return pattern.search(value) is None and not (multiline and "\r\n" in value)
