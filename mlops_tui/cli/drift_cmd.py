@@ -103,7 +103,7 @@ def show_command(
             report = replace(report, notes=(*report.notes, f"not recorded: {error.message}"))
 
     def human(console) -> None:
-        from rich.table import Table
+        from mlops_tui.cli.render import TextTable as Table
 
         if not report.windows:
             console.print("no windows to judge" + (f" ({'; '.join(report.notes)})"

@@ -43,6 +43,7 @@ from mlops_tui.cli.output import (
     emit,
     info,
     report_error,
+    show_usage_error,
 )
 from mlops_tui.core.errors import ExitCode, MlopsError, UsageError
 
@@ -159,13 +160,15 @@ def audit_command(
     entries = audit_log(context.workspace(), since=since, limit=limit or None)
 
     def human(console) -> None:
-        from rich.table import Table
+        from mlops_tui.cli.render import TextTable as Table
 
         table = Table(box=None, header_style="bold")
         for column in ("#", "at", "actor", "action", "subject", "detail"):
             table.add_column(column)
         for entry in entries:
-            detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
+            # the reason first: it is what a person reads the audit for
+            detail = ", ".join(f"{k}={v}" for k, v in sorted(
+                entry.detail.items(), key=lambda item: (item[0] != "reason", item[0])))
             table.add_row(str(entry.seq), f"{entry.at:%Y-%m-%d %H:%M:%S}", entry.actor,
                           entry.action, entry.subject, detail[:80])
         console.print(table if entries else "no audit entries")
@@ -231,7 +234,7 @@ def run() -> None:
         if as_json:
             report_error(error, ExitCode.USAGE, "usage", True)
         else:
-            error.show()
+            show_usage_error(error)
         sys.exit(int(ExitCode.USAGE))
     except MlopsError as error:
         if debug:

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from mlops_tui.core.errors import MlopsError
+from mlops_tui.core.text import printable
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")
@@ -75,15 +76,15 @@ def print_json(document: Any) -> None:
 
 
 def _stderr_console():
-    from rich.console import Console
+    from mlops_tui.cli.render import TextConsole
 
-    return Console(stderr=True, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
+    return TextConsole(stderr=True, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
 
 
 def _stdout_console():
-    from rich.console import Console
+    from mlops_tui.cli.render import TextConsole
 
-    return Console(highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
+    return TextConsole(highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
 
 
 def emit(as_json: bool, document: Any, human: Callable[[Any], None]) -> None:
@@ -111,7 +112,17 @@ def report_error(error: Exception, code: int, kind: str, as_json: bool) -> None:
     message = error.message if isinstance(error, MlopsError) else str(error)
     if as_json:
         print_json(error_document(error, code, kind))
-    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.write(f"error: {printable(message)}\n")
+    sys.stderr.flush()
+
+
+def show_usage_error(error: Exception) -> None:
+    """click's usage error (it echoes the offending argument) with that argument escaped."""
+    import io
+
+    buffer = io.StringIO()
+    error.show(file=buffer)  # type: ignore[attr-defined]
+    sys.stderr.write(printable(buffer.getvalue(), multiline=True))
     sys.stderr.flush()
 
 

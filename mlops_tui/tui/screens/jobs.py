@@ -13,6 +13,7 @@ from textual.worker import get_current_worker
 
 from mlops_tui.core.errors import MlopsError
 from mlops_tui.core.models import JobRecord
+from mlops_tui.core.text import printable
 from mlops_tui.tui.actions import ActionContext
 from mlops_tui.tui.messages import LogRead
 from mlops_tui.tui.screens.base import DashboardScreen
@@ -139,7 +140,7 @@ class JobsScreen(DashboardScreen):
             return
         log = self.query_one(Log)
         log.clear()
-        log.write(message.text or "(the log is empty so far)")
+        log.write(printable(message.text, multiline=True) or "(the log is empty so far)")
         if message.finished:
             self.query_one("#log-title", Plain).update(
                 f"Log of job {message.job_id[:8]} · ended · {message.size:,} bytes")
