@@ -197,6 +197,21 @@ def test_a_backup_that_does_not_fit_then_its_retry(small_disk: SmallDisk, tmp_pa
     assert code == 3 and "already exists" in err, err  # a real backup is never replaced
 
 
+def test_init_on_a_full_disk_leaves_nothing_that_blocks_its_retry(
+        small_disk: SmallDisk) -> None:
+    for free in (0, 300 * 1024):  # the schema's log does not fit / its checkpoint does not
+        root = small_disk.root / f"ws-{free}"
+        small_disk.leave(free)
+        code, out, err = run_cli("init", str(root))
+        assert code == 6, err
+        assert err.startswith(f"error: no space left on {root}: "), err
+        assert "no store was created" in err
+        assert not (root / "store.duckdb").exists() and not (root / "store.duckdb.wal").exists()
+        small_disk.release()
+        code, out, err = run_cli("init", str(root))
+        assert code == 0, err
+
+
 def test_disk_full_is_one_kind_for_python_and_duckdb(small_disk: SmallDisk) -> None:
     from mlops_tui.store import space
 

@@ -10,6 +10,7 @@ costs on every connect.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import random
 import signal
@@ -252,6 +253,8 @@ class Store:
         """ATTACH the store; while a process outside mlops-tui holds DuckDB's own lock on
         the file, retry with growing, jittered pauses until the lock timeout has passed."""
         mode = "READ_ONLY" if read_only else "READ_WRITE"
+        if not math.isfinite(deadline):  # an unvalidated nan/inf timeout must not spin forever
+            deadline = time.monotonic()
         pause = 0.02
         while True:
             try:
@@ -307,26 +310,38 @@ class Store:
             raise ConflictError(f"a store already exists at {self.db_path}")
         store_id = str(uuid.uuid4())
         deadline = time.monotonic() + self.lock_timeout
-        with _guarded(self.lock_timeout), hold_lock(
-            self.lock_path, exclusive=True, timeout=self.lock_timeout, command=self.command
-        ), self._attached(read_only=False, unit="create", deadline=deadline) as attachment:
-            cursor = attachment.cursor
-            cursor.execute("BEGIN TRANSACTION")
-            try:
-                for version in sorted(MIGRATIONS):
-                    for statement in MIGRATIONS[version]:
-                        cursor.execute(statement)
-                for key, value in (
-                    ("schema_version", str(CURRENT_SCHEMA)),
-                    ("store_id", store_id),
-                    ("created_at", utcnow().isoformat()),
-                ):
-                    cursor.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            attachment.committed = True
+        try:
+            with _guarded(self.lock_timeout), hold_lock(
+                self.lock_path, exclusive=True, timeout=self.lock_timeout, command=self.command
+            ), self._attached(read_only=False, unit="create", deadline=deadline) as attachment:
+                cursor = attachment.cursor
+                cursor.execute("BEGIN TRANSACTION")
+                try:
+                    for version in sorted(MIGRATIONS):
+                        for statement in MIGRATIONS[version]:
+                            cursor.execute(statement)
+                    for key, value in (
+                        ("schema_version", str(CURRENT_SCHEMA)),
+                        ("store_id", store_id),
+                        ("created_at", utcnow().isoformat()),
+                    ):
+                        cursor.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
+                    cursor.execute("COMMIT")
+                except BaseException:
+                    try:
+                        cursor.execute("ROLLBACK")
+                    except duckdb.Error:
+                        pass
+                    raise
+                attachment.committed = True
+        except (duckdb.Error, OSError, space.DiskFullError) as error:
+            # A half-made store holds nothing: remove it, so that a retry is not refused.
+            for path in (self.db_path, self.db_path.with_name(self.db_path.name + ".wal")):
+                path.unlink(missing_ok=True)
+            if isinstance(error, space.DiskFullError) or space.is_disk_full(error):
+                raise space.disk_full(self.db_path.parent, writing=self.db_path.name,
+                                      outcome="no store was created") from None
+            raise
         return store_id
 
     def schema_version(self) -> int:

@@ -79,7 +79,11 @@ def hold_lock(
                 "since": datetime.now(UTC).isoformat(timespec="seconds"),
             }
             os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(holder).encode(), 0)
+            try:
+                os.pwrite(fd, json.dumps(holder).encode(), 0)
+            except OSError as error:  # the record only names the holder: a full disk may
+                if error.errno not in (errno.ENOSPC, errno.EDQUOT):  # skip it, the write
+                    raise  # itself then reports the lack of space
         try:
             yield
         finally:

@@ -56,22 +56,25 @@ def megabytes(size: int) -> str:
     return f"{size / MB:,.1f} MB"
 
 
-def disk_full(directory: Path | str, *, needed: int | None = None, writing: str = "",
+def disk_full(directory: Path | str | None, *, needed: int | None = None, writing: str = "",
               outcome: str = "", detail: dict | None = None) -> DiskFullError:
     """The one-line disk-full error: "no space left on DIR: N MB free, M MB needed", then
     what was being written and what happened to the change (the truth, e.g. committed)."""
-    directory = Path(directory).absolute()
-    try:
-        free = free_bytes(directory)
-    except OSError:
-        free = None
+    free = None
+    if directory is not None:
+        directory = Path(directory).absolute()
+        try:
+            free = free_bytes(directory)
+        except OSError:
+            pass
     parts = [f"{megabytes(free)} free" if free is not None else "free space unknown"]
     if needed is not None:
         parts.append(f"{megabytes(max(needed, 0))} needed")
-    message = f"no space left on {directory}: {', '.join(parts)}"
+    message = f"no space left on {directory or 'the device'}: {', '.join(parts)}"
     if writing:
         message += f" (writing {writing})"
     if outcome:
         message += f"; {outcome}"
-    return DiskFullError(message, detail={"directory": str(directory), "free_bytes": free,
+    return DiskFullError(message, detail={"directory": directory and str(directory),
+                                          "free_bytes": free,
                                           "needed_bytes": needed} | (detail or {}))
