@@ -241,30 +241,45 @@ def flip(path: Path, offset: int, count: int = 16) -> None:
         handle.write(bytes(b ^ 0xFF for b in data))
 
 
-def test_bad_checksums_are_integrity_not_busy(register, workspace: Workspace,
-                                              tmp_path: Path) -> None:
+def read_everything(ws: Workspace) -> None:
+    """Every row of every table, so that every block in use is read and checksummed."""
+    with ws.store.read() as tx:
+        tables = [row[0] for row in tx.all(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()")]
+        for table in tables:
+            tx.all(f'SELECT * FROM "{table}"')
+
+
+def test_bad_checksums_are_integrity_not_busy(register, workspace: Workspace) -> None:
     """Flip bytes inside each block of a real store after it was written: DuckDB reports
     'Corrupt database file: computed checksum … in block at location N' — "block" once
     matched a test for "lock" and was reported as exit 4, "open elsewhere"."""
+    from mlops_tui.core.errors import MlopsError
+
     for seed in range(3):
         register(seed=seed, metrics={"r2": 0.5 + seed / 10})
-    pristine = workspace.store.db_path.read_bytes()
-    assert not Path(f"{workspace.store.db_path}.wal").exists()
-    offsets = [4096 + 100] + list(range(HEADERS + 1000, len(pristine), BLOCK))
-    seen = {}
-    for offset in offsets:
-        workspace.store.db_path.write_bytes(pristine)
-        flip(workspace.store.db_path, offset)
-        code, out, err = run_cli("models", "list", workspace=workspace)
-        seen[offset] = code
-        assert code in (0, 5), (offset, err)  # a block no query reads may go unnoticed
-        if code == 5:
-            assert err.startswith(f"error: store {workspace.store.db_path} is corrupt: "), err
-            assert "checksum" in err and "open elsewhere" not in err
-            assert len(err.strip().splitlines()) == 1
-    assert seen[4096 + 100] == 5, "a database header with a bad checksum went unnoticed"
-    workspace.store.db_path.write_bytes(pristine)
-    flip(workspace.store.db_path, 4096 + 100)
+    store = workspace.store.db_path
+    pristine = store.read_bytes()
+    assert not Path(f"{store}.wal").exists()
+    header = 4096 + 100  # the first database header: read by every ATTACH
+    corrupt = 0
+    for offset in [header] + list(range(HEADERS + 1000, len(pristine), BLOCK)):
+        store.write_bytes(pristine)
+        flip(store, offset)
+        try:
+            read_everything(workspace)
+        except MlopsError as error:  # a block no table uses goes unnoticed: no error
+            assert error.code == 5, (offset, error.message)
+            assert error.message.startswith(f"store {store} is corrupt: "), error.message
+            assert "checksum" in error.message and "\n" not in error.message
+            corrupt += 1
+    assert corrupt >= 2, "flipped blocks went unnoticed"
+    store.write_bytes(pristine)
+    flip(store, header)
+    code, out, err = run_cli("models", "list", workspace=workspace)
+    assert code == 5, err
+    assert err.startswith(f"error: store {store} is corrupt: ") and "open elsewhere" not in err
+    assert len(err.strip().splitlines()) == 1
     code, out, err = run_cli("store", "verify", "--json", workspace=workspace)
     assert code == 5 and '"kind": "integrity"' in out.replace('":"', '": "'), out
 
