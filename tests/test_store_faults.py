@@ -157,6 +157,38 @@ def test_a_commit_whose_checkpoint_fails_reports_that_it_committed(
     assert not Path(f"{ws.store.db_path}.wal").exists(), "the next write did not checkpoint"
 
 
+@pytest.mark.slow
+def test_retrain_wait_on_a_full_disk_tells_the_truth_and_reconcile_finishes(
+        small_disk: SmallDisk) -> None:
+    """`retrain --wait` used to exit 1 with "CHECKPOINT during DETACH failed … invalidated"
+    although its writes were committed. Now: exit 6 saying what was committed; after space
+    is freed, `jobs reconcile` follows the job to its end and a retrain works."""
+    from training_helpers import new_sample_workspace
+
+    ws = new_sample_workspace(small_disk.root / "ws")
+    small_disk.leave(2000 * 1024)  # the job runs; the store's next checkpoint does not fit
+    code, out, err = run_cli("retrain", "--regime", "suv", "--runner", "local", "--wait",
+                             workspace=ws, timeout=300)
+    assert code == 6, err
+    line = err.strip().splitlines()[-1]
+    assert re.match(r"^error: no space left on \S+: [\d,.]+ MB free", line), err
+    assert "CHECKPOINT" not in err and "Traceback" not in err
+    assert re.search(r"the change was committed|nothing was committed", line), line
+    small_disk.release()
+    code, out, err = run_cli("jobs", "reconcile", workspace=ws, timeout=300)
+    assert code == 0, err
+    with ws.store.read() as tx:
+        versions = tx.scalar("SELECT count(*) FROM model_versions")
+    if versions == 0:  # the job itself had not started: run it again
+        code, out, err = run_cli("retrain", "--regime", "suv", "--runner", "local", "--wait",
+                                 workspace=ws, timeout=300)
+        assert code == 0, err
+    with ws.store.read() as tx:
+        assert tx.scalar("SELECT count(*) FROM model_versions") == 1
+    assert run_cli("store", "verify", workspace=ws)[0] == 0
+    assert leftovers(ws.root) == []
+
+
 def test_a_write_that_does_not_fit_commits_nothing(small_disk: SmallDisk,
                                                    tmp_path: Path) -> None:
     source = write_labels(tmp_path / "labels.csv", 20_000)
