@@ -4,6 +4,8 @@ disk (exit 6, saying whether the change was committed)."""
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from mlops_tui.store import space
 
 # DuckDB's own file lock, held by a process that opened the store file directly.
 _DUCKDB_LOCK = "Could not set lock on file"
+_NOT_WRITABLE = (os.strerror(errno.EACCES), os.strerror(errno.EROFS), os.strerror(errno.EPERM))
 _DUCKDB_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
 
 
@@ -25,7 +28,10 @@ def classify(error: duckdb.Error) -> str:
     if isinstance(error, duckdb.IOException):
         # The lock conflict is an IOException like every unreadable file; only its
         # wording tells them apart.
-        return "locked" if _DUCKDB_LOCK in str(error) else "unreadable"
+        text = str(error)
+        if _DUCKDB_LOCK in text:
+            return "locked"
+        return "read-only" if any(t in text for t in _NOT_WRITABLE) else "unreadable"
     # DuckDB raises a failed block checksum ("Corrupt database file") as the base Error
     # class itself; bad metadata as a SerializationException.
     if type(error) is duckdb.Error or isinstance(error, duckdb.SerializationException):
