@@ -81,9 +81,11 @@ def hold_lock(
             os.ftruncate(fd, 0)
             try:
                 os.pwrite(fd, json.dumps(holder).encode(), 0)
-            except OSError as error:  # the record only names the holder: a full disk may
-                if error.errno not in (errno.ENOSPC, errno.EDQUOT):  # skip it, the write
-                    raise  # itself then reports the lack of space
+            except OSError as error:
+                # The record only names the holder to waiters: on a full disk go without
+                # it and let the store write itself report the lack of space.
+                if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
         try:
             yield
         finally:
