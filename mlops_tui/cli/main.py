@@ -247,6 +247,11 @@ def run() -> None:
         report_error(MlopsError("interrupted"), ExitCode.SIGINT, "interrupted", as_json)
         sys.exit(int(ExitCode.SIGINT))
     except Exception as error:  # noqa: BLE001 - the last line of defence
+        from mlops_tui.services.maintenance import as_disk_full
+
+        if (full := as_disk_full(error)) is not None:
+            report_error(full, full.code, full.kind, as_json)
+            sys.exit(int(full.code))
         if debug:
             raise
         report_error(error, ExitCode.INTERNAL, "internal", as_json)

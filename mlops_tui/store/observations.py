@@ -18,6 +18,7 @@ import duckdb
 from mlops_tui.core.config import DataContract
 from mlops_tui.core.errors import UsageError
 from mlops_tui.core.names import shown_column
+from mlops_tui.store import space
 from mlops_tui.store.db import Tx, naive_utc, scratch, utcnow
 from mlops_tui.store.read_errors import ID_CONTROL_SQL, read_error, refuse_control_names
 
@@ -223,6 +224,7 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
                 f"COPY ({select}) TO '{_sql_path(target)}' (FORMAT parquet, COMPRESSION snappy)",
                 [str(source)])
         except duckdb.Error as error:
+            _raise_if_full(error, source, target)
             raise UsageError(f"{source}: {_first_line(error)}") from None
         regime_expr = (f"list(DISTINCT {_quote(contract.regime_column)})"
                        if contract.regime_column else "[]")
@@ -253,6 +255,17 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
 def _id_control_message(source: Path, ordinal: int, column: str, value: object) -> str:
     return (f"{source}: {_where(source, ordinal)}, column {shown_column(column)}: the id "
             f"{_shown(value)} contains a control character")
+
+
+def _raise_if_full(error: duckdb.Error, source: Path, target: Path) -> None:
+    """A full disk while staging is not bad input: remove the partial file, then say how
+    much room there is and about how much the staged copy needs (at most the source)."""
+    if not space.is_disk_full(error):
+        return
+    target.unlink(missing_ok=True)
+    raise space.disk_full(target.parent, needed=source.stat().st_size,
+                          writing=f"the staged copy of {source.name}",
+                          outcome="nothing was ingested") from None
 
 
 def _sql_path(path: Path) -> str:
@@ -434,9 +447,13 @@ def stage_labels(source: Path, contract: DataContract, target: Path,
             raise UsageError(f"{source}: column {contract.id_column}: {duplicates} duplicate "
                              f"ids, e.g. {_shown(example)} at "
                              f"{', '.join(_where(source, o) for o in ordinals[:3])}")
-        cursor.execute(
-            f"COPY (SELECT CAST({id_col} AS VARCHAR) AS obs_id, {value} AS label "
-            f"FROM {reader}) TO '{_sql_path(target)}' (FORMAT parquet)", [str(source)])
+        try:
+            cursor.execute(
+                f"COPY (SELECT CAST({id_col} AS VARCHAR) AS obs_id, {value} AS label "
+                f"FROM {reader}) TO '{_sql_path(target)}' (FORMAT parquet)", [str(source)])
+        except duckdb.Error as error:
+            _raise_if_full(error, source, target)
+            raise
         matched = 0
         if batches:
             matched = cursor.execute(
