@@ -154,7 +154,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> dict:
     code, out, err = cli("retrain", "--regime", "suv", "--json", workspace=workspace)
     assert code == 0, err
     job = json.loads(out)["id"]
-    job_dir = workspace.jobs_root / job
+    job_dir = workspace.jobs_root / job / "work"  # what the job writes
     wait_until(lambda: "stderr line" in (job_dir / "job.log").read_text(errors="replace")
                if (job_dir / "job.log").exists() else False, 120, "the hostile log lines")
     follower = subprocess.Popen(
