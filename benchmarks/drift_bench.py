@@ -193,7 +193,7 @@ def _measure(root: Path, reference, current, runs: int) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlops_tui.services.drift import compute_drift
+    from mlops_tui.services.drift_compute import compute_drift
     from mlops_tui.services.ingest import ingest_file
     from mlops_tui.services.workspace import open_workspace
 

@@ -22,7 +22,9 @@ from mlops_tui.core.errors import UsageError
 from mlops_tui.core.models import DeploymentKind
 from mlops_tui.sample import packaged_pipeline_dir
 from mlops_tui.services.deployments import record_deployment
-from mlops_tui.services.drift import compute_drift, explain, window_metric_values
+from mlops_tui.services.drift_compute import compute_drift
+from mlops_tui.services.drift_explain import explain
+from mlops_tui.services.drift_metrics import window_metric_values
 from mlops_tui.services.ingest import ingest_file, ingest_labels
 from mlops_tui.services.workspace import init_workspace
 
@@ -110,7 +112,7 @@ def test_late_labels_give_the_serving_version_metric_per_window(bottling) -> Non
     again = ingest_labels(workspace, root / "lab.parquet")
     assert not again.new and "already" in again.message
     report = compute_drift(workspace)
-    from mlops_tui.services.drift import _estimator
+    from mlops_tui.services.drift_metrics import _estimator
 
     model = _estimator(workspace, versions["alpha"].number)
     frame = observed.to_pandas()

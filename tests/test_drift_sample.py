@@ -10,7 +10,9 @@ import pytest
 from conftest import run_cli
 from drift_helpers import build_sample
 
-from mlops_tui.services.drift import compute_drift, explain, latest_drift, record_drift
+from mlops_tui.services.drift_compute import compute_drift, record_drift
+from mlops_tui.services.drift_explain import explain
+from mlops_tui.services.drift_read import latest_drift
 from mlops_tui.services.regimes import list_regimes, show_regime
 
 DRIFT_FEATURE = "oven_temp_c"

@@ -21,7 +21,8 @@ from mlops_tui.core.profiles import (
     numeric_grid,
 )
 from mlops_tui.core.regimes import parse_window
-from mlops_tui.services.drift import ensure_profiles
+from mlops_tui.services.references import ensure_profiles
+from mlops_tui.store import counts as counts_sql
 from mlops_tui.store import drift as drift_sql
 from mlops_tui.store.db import Store
 from mlops_tui.store.schema import CURRENT_SCHEMA, MIGRATIONS
@@ -57,10 +58,10 @@ def test_sql_binning_equals_numpy_binning(tmp_path: Path) -> None:
     contract = DataContract(id_column="id", timestamp_column="ts", numeric=("x",),
                             categorical=("colour",), window="1h")
     profile = build_profile("s", {"colour": ["red", "blue"]}, (), ("colour",)).features["colour"]
-    plan = drift_sql.CountPlan(numeric={"q": ("x", grid), "e": ("x", small)},
-                               categories={"colour": profile.categories})
-    counts = drift_sql.window_counts([tmp_path / "obs.parquet"], contract, parse_window("1h"),
-                                     plan)
+    plan = counts_sql.CountPlan(numeric={"q": ("x", grid), "e": ("x", small)},
+                                categories={"colour": profile.categories})
+    counts = counts_sql.window_counts([tmp_path / "obs.parquet"], contract, parse_window("1h"),
+                                      plan)
     hours = np.arange(len(values)) // 60
     for key, g in (("q", grid), ("e", small)):
         codes = g.assign_codes(values)

@@ -173,3 +173,77 @@ def test_runners_never_import_the_store():
     runners = PACKAGE_ROOT / "runners"
     assert runners.is_dir() and list(runners.glob("*.py"))
     assert violations(PACKAGE_ROOT, "runners", ("duckdb", "mlops_tui.store")) == []
+
+
+# -- no import cycles among the services ----------------------------------------------------
+
+
+def import_graph(root: Path, subpackage: str) -> dict[str, set[str]]:
+    """Module -> the modules of the same subpackage it imports (anywhere in the file)."""
+    directory = root / subpackage
+    modules = {module_name(path, root): path for path in sorted(directory.rglob("*.py"))}
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for _, imported in imported_names(path, root):
+            # `from pkg import mod` names pkg.mod, `from pkg.mod import f` names pkg.mod.f:
+            # the longest prefix that is a module of the subpackage is the one imported
+            parts = imported.split(".")
+            target = next((".".join(parts[:n]) for n in range(len(parts), 0, -1)
+                           if ".".join(parts[:n]) in modules), None)
+            if target is not None and target != name:
+                graph[name].add(target)
+    return graph
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Tarjan's algorithm: the strongly connected components of `graph`."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for successor in sorted(graph[node]):
+            if successor not in index:
+                visit(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in on_stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            components.append(component)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return components
+
+
+def test_the_cycle_finder_finds_a_cycle_through_a_function_import(tmp_path):
+    root = tmp_path / "mlops_tui"
+    (root / "services").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "services" / "__init__.py").write_text("")
+    (root / "services" / "a.py").write_text("from mlops_tui.services.b import f\n")
+    (root / "services" / "b.py").write_text("def f():\n    from mlops_tui.services import a\n")
+    (root / "services" / "c.py").write_text("from . import a\n")
+    graph = import_graph(root, "services")
+    cycles = [c for c in strongly_connected(graph) if len(c) > 1]
+    assert cycles == [{"mlops_tui.services.a", "mlops_tui.services.b"}]
+
+
+def test_services_have_no_import_cycle():
+    graph = import_graph(PACKAGE_ROOT, "services")
+    assert len(graph) > 5  # the scan found the services
+    cycles = [sorted(c) for c in strongly_connected(graph) if len(c) > 1]
+    assert cycles == []

@@ -297,12 +297,12 @@ def _jobs(workspace: Workspace, world: World) -> None:
 
 
 def _drift(workspace: Workspace, world: World) -> None:
-    from mlops_tui.services import drift
+    from mlops_tui.services.drift_compute import compute_drift, record_drift
+    from mlops_tui.services.references import ensure_profiles
 
     world.at(moment("02-09T06:00"))
-    if hasattr(drift, "ensure_profiles"):
-        drift.ensure_profiles(workspace)
-    drift.record_drift(workspace, drift.compute_drift(workspace))
+    ensure_profiles(workspace)
+    record_drift(workspace, compute_drift(workspace))
 
 
 def build_plant(root: Path, *, frozen: bool = True, with_jobs: bool = True) -> Workspace:

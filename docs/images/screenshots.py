@@ -59,7 +59,8 @@ async def _shoot(workspace: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     from mlops_tui.services.demo import build_demo
-    from mlops_tui.services.drift import compute_drift, ensure_profiles, record_drift
+    from mlops_tui.services.drift_compute import compute_drift, record_drift
+    from mlops_tui.services.references import ensure_profiles
 
     with tempfile.TemporaryDirectory(prefix="mlops-tui-shots-") as scratch:
         os.environ["HOME"] = scratch

@@ -87,7 +87,8 @@ def show_command(
     from dataclasses import replace
 
     from mlops_tui.core.errors import ReadOnlyError
-    from mlops_tui.services.drift import compute_drift, ensure_profiles, record_drift
+    from mlops_tui.services.drift_compute import compute_drift, record_drift
+    from mlops_tui.services.references import ensure_profiles
 
     workspace = context.workspace()
     if record:
@@ -148,7 +149,8 @@ def explain_command(
 
     Example: mlops-tui drift explain 2026-02-03T06:00 oven_temp_c
     """
-    from mlops_tui.services.drift import explain, parse_window_start
+    from mlops_tui.services.drift_explain import explain
+    from mlops_tui.services.drift_read import parse_window_start
 
     result = explain(context.workspace(), parse_window_start(window), feature)
     document = {"window": window_doc(result.window), "feature": result.feature,

@@ -8,7 +8,7 @@ it (fixed here, shown with every result), and its bins:
   statistic is exact and the raw reference values are kept;
 - numeric, larger: a *quantile* grid of 1,000 bins (>= 100) between the 0.05% and 99.95%
   reference quantiles, each edge snapped to a lattice of 8,192 equal cells so the store can
-  bin values with arithmetic (see `lattice_code_sql` in store/drift.py);
+  bin values with arithmetic (see `lattice_code_sql` in store/counts.py);
 - beyond those (the exact grid's min and max, the quantile grid's lattice) both add 37
   geometric bins each side, widths doubling from 1/64 of the span (range or lattice) up to
   2^30 spans, so tails and values far outside the reference keep a bounded position error;

@@ -170,7 +170,8 @@ def build_demo(directory: Path, progress: Progress | None = None) -> DemoResult:
             reason=f"demo: the line switched to {period['regime']} at {period['start']}")
     publish(workspace, unit="demo")
     # drift recorded as `mlops-tui drift show` does: the dashboard's overview reads it
-    from mlops_tui.services.drift import compute_drift, ensure_profiles, record_drift
+    from mlops_tui.services.drift_compute import compute_drift, record_drift
+    from mlops_tui.services.references import ensure_profiles
 
     ensure_profiles(workspace)
     report = compute_drift(workspace)

@@ -9,7 +9,7 @@ from mlops_tui.core.drift import WindowDrift
 from mlops_tui.core.names import not_found, validate_name
 from mlops_tui.core.profiles import FeatureProfile
 from mlops_tui.core.regimes import UNKNOWN
-from mlops_tui.services.drift import compute_drift, reference_versions
+from mlops_tui.services.drift_compute import compute_drift, reference_versions
 from mlops_tui.services.workspace import Workspace
 
 

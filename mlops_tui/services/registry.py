@@ -114,7 +114,7 @@ def register_version(
             raise IntegrityError(problems[0], detail={"problems": problems})
     else:
         code = code_snapshots.snapshot(workspace.code_root, registration.code_dir)
-    from mlops_tui.services.drift import profile_snapshot  # numpy: only when registering
+    from mlops_tui.services.references import profile_snapshot  # numpy: only when registering
     from mlops_tui.store import drift as drift_sql
 
     profile = profile_snapshot(workspace, registration.train)  # the version's drift reference

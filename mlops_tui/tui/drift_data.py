@@ -104,14 +104,15 @@ def report_for(workspace: Workspace, regime: str | None):
     narrowed to `regime`'s windows; computed now only when none has been recorded."""
     from dataclasses import replace
 
-    from mlops_tui.services import drift
+    from mlops_tui.services.drift_compute import compute_drift
+    from mlops_tui.services.drift_read import latest_drift
 
-    recorded = drift.latest_drift(workspace)
+    recorded = latest_drift(workspace)
     if recorded is not None and recorded.regime in (None, regime):
         windows = [w for w in recorded.windows if regime is None or (
             w.regime.regime == regime and not w.regime.mixed)]
         return replace(recorded, windows=windows), f"recorded {recorded.computed_at:%m-%d %H:%M}"
-    return drift.compute_drift(workspace, regime=regime), "computed now (none recorded)"
+    return compute_drift(workspace, regime=regime), "computed now (none recorded)"
 
 
 def serving_markers(workspace: Workspace, regime: str | None) -> tuple[DriftMarker, ...]:
@@ -163,7 +164,7 @@ def load_grid(workspace: Workspace, regime: str | None) -> DriftGrid:
 def load_histogram(workspace: Workspace, regime: str | None, feature: str,
                    window: datetime) -> DriftHistogram:
     """Reference vs current shares of `feature` in the window starting at `window`."""
-    from mlops_tui.services.drift import explain
+    from mlops_tui.services.drift_explain import explain
 
     explanation = explain(workspace, window, feature)
     return DriftHistogram(feature, window, tuple(explanation.labels),
@@ -191,7 +192,7 @@ def regime_drift_summaries(workspace: Workspace) -> dict[str, RegimeDrift]:
     """Each regime's newest window verdict in the latest recorded report (what CT reads);
     empty until drift is recorded (`mlops-tui drift show`): the overview never computes it
     on a refresh, which on a large store would take seconds of CPU every time."""
-    from mlops_tui.services.drift import latest_drift
+    from mlops_tui.services.drift_read import latest_drift
 
     recorded = latest_drift(workspace)
     return summaries_from_report(recorded) if recorded is not None else {}
