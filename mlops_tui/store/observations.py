@@ -271,7 +271,7 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
         except duckdb.Error as error:
             _raise_if_full(error, source, target)
             raise UsageError(f"{source}: {_first_line(error)}") from None
-        _check_staged_finite(target, numeric)
+        check_staged_finite(source, target, numeric)
         regime_expr = (f"list(DISTINCT {_quote(contract.regime_column)})"
                        if contract.regime_column else "[]")
         rows, time_min, time_max, regimes = cursor.execute(
@@ -298,7 +298,7 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
                        sum(non_finite.values()))
 
 
-def _check_staged_finite(target: Path, numeric: list[str]) -> None:
+def check_staged_finite(source: Path, target: Path, numeric: list[str]) -> None:
     """A second opinion from Arrow on the staged file: a NaN or inf there would bin as an
     outlier (a Wasserstein score of 1e8), so one that slipped past DuckDB is an error."""
     import pyarrow.compute as pc
@@ -310,8 +310,9 @@ def _check_staged_finite(target: Path, numeric: list[str]) -> None:
         for name, values in zip(chunk.schema.names, chunk.columns, strict=True):
             if pc.any(pc.invert(pc.is_finite(values))).as_py():
                 target.unlink(missing_ok=True)
-                raise IntegrityError(f"{target}: column {shown_column(name)}: a NaN or inf "
-                                     "value survived staging; nothing was ingested")
+                raise IntegrityError(f"{source}: column {shown_column(name)}: a NaN or inf "
+                                     "value survived the checks into the staged copy; "
+                                     "nothing was ingested")
 
 
 def _id_control_message(source: Path, ordinal: int, column: str, value: object) -> str:
