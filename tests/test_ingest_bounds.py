@@ -21,7 +21,7 @@ from drift_helpers import BYOD_CONFIG, byod_table, champion, next_hour
 from mlops_tui.core.config import ConfigError, parse_config
 from mlops_tui.core.errors import IntegrityError, UsageError
 from mlops_tui.core.regimes import parse_window, window_count
-from mlops_tui.services.ingest import ingest_file
+from mlops_tui.services.ingest import ingest_file, ingest_labels
 from mlops_tui.services.workspace import Workspace, init_workspace
 from mlops_tui.store.observations import check_staged_finite
 
@@ -302,6 +302,28 @@ def test_many_row_groups_with_one_nan_each_way(tmp_path: Path) -> None:
     assert refused(ws, path).endswith(
         "row 124, column a: -inf is not finite; NaN/inf values per column: a: 3 "
         '(set [data] nan_policy = "missing" to keep them as missing)')
+
+
+@pytest.mark.parametrize("bad", list(BAD))
+def test_a_non_finite_late_label_is_refused_the_same_in_csv_and_parquet(
+        tmp_path: Path, bad: str) -> None:
+    ws = workspace(tmp_path, 'label_column = "y"')
+    messages = []
+    for kind in FILES:
+        if kind == "csv":
+            path = tmp_path / "labels.csv"
+            path.write_text(f"id,y\ni0,1\ni1,{bad}\ni2,2\n")
+        else:
+            path = tmp_path / f"labels-{kind}.parquet"
+            pq.write_table(pa.table({"id": ["i0", "i1", "i2"], "y": pa.array(
+                [1.0, BAD[bad], 2.0], pa.float32() if kind == "float32" else pa.float64())}),
+                path)
+        before = digest(ws)
+        with pytest.raises(UsageError) as caught:
+            ingest_labels(ws, path)
+        assert digest(ws) == before
+        messages.append(_located(caught.value.message, path))
+    assert messages == [f"FILE: row 2, column y: {bad} is not finite"] * 3
 
 
 def test_the_staged_copy_is_checked_again_with_arrow(tmp_path: Path) -> None:

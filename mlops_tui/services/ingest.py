@@ -21,6 +21,7 @@ from mlops_tui.core.errors import DiskFullError, UsageError
 from mlops_tui.core.names import shown_column, validate_name
 from mlops_tui.core.regimes import parse_window, window_count
 from mlops_tui.services.workspace import Workspace
+from mlops_tui.store import labels as label_sql
 from mlops_tui.store import observations as observation_sql
 from mlops_tui.store import registry as registry_sql
 from mlops_tui.store import space
@@ -245,7 +246,7 @@ def ingest_labels(workspace: Workspace, source: Path) -> LabelsResult:
     if source.suffix.lower() == ".parquet":
         _parquet_duplicates(source)
     with workspace.store.read() as tx:
-        done = observation_sql.label_file(tx, scanned.sha256)
+        done = label_sql.label_file(tx, scanned.sha256)
         files = [workspace.root / p for p in observation_sql.batch_paths(tx)]
     if done:
         return LabelsResult(str(source), done[0], done[1], False,
@@ -256,19 +257,19 @@ def ingest_labels(workspace: Workspace, source: Path) -> LabelsResult:
     target = staging / f"{scanned.sha256}.parquet"
     temp = _staging_file(staging, source)
     try:
-        rows, matched = observation_sql.stage_labels(source, contract, temp, files)
+        rows, matched = label_sql.stage_labels(source, contract, temp, files)
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
     try:
         with workspace.store.write("labels") as tx:
-            if observation_sql.label_file(tx, scanned.sha256):
+            if label_sql.label_file(tx, scanned.sha256):
                 return LabelsResult(str(source), rows, matched, False,
                                     f"{source.name}: labels already ingested")
-            observation_sql.insert_labels(tx, target, source.name, scanned.sha256, rows, matched)
+            label_sql.insert_labels(tx, target, source.name, scanned.sha256, rows, matched)
     except BaseException as error:
         with workspace.store.read() as tx:
-            registered = observation_sql.label_file(tx, scanned.sha256)
+            registered = label_sql.label_file(tx, scanned.sha256)
         if not registered:  # a commit whose checkpoint failed still needs its file
             target.unlink(missing_ok=True)
             _raise_if_full(error, workspace, source)

@@ -1,7 +1,8 @@
 """Observation batches: files staged to Parquet outside the store lock, then registered.
 
 Batches keep the data contract's own column names. Queries read the batch files through
-DuckDB's Parquet reader; the store holds their metadata and the late labels. Batches are
+DuckDB's Parquet reader; the store holds their metadata and the late labels (labels.py;
+training exports are in exports.py). Batches are
 written with snappy: every cold drift run decodes them, and snappy decodes about 1.4x
 faster than zstd here, for about 1.4x the bytes (benchmarks/README.md, drift).
 """
@@ -19,7 +20,7 @@ from mlops_tui.core.config import DataContract, duration, moment
 from mlops_tui.core.errors import IntegrityError, UsageError
 from mlops_tui.core.names import shown_column
 from mlops_tui.store import space
-from mlops_tui.store.db import Tx, naive_utc, scratch, utcnow
+from mlops_tui.store.db import Tx, scratch, utcnow
 from mlops_tui.store.read_errors import ID_CONTROL_SQL, read_error, refuse_control_names
 
 
@@ -363,180 +364,3 @@ def batch_summary(tx: Tx) -> tuple[int, int, datetime | None, datetime | None]:
     row = tx.one("SELECT count(*), coalesce(sum(rows), 0), min(time_min), max(time_max) "
                  "FROM batches")
     return int(row[0]), int(row[1]), row[2], row[3]
-
-
-@dataclass(frozen=True)
-class ExportedSplit:
-    train_rows: int
-    holdout_rows: int
-    time_min: datetime | None
-    time_max: datetime | None
-
-
-def export_split(
-    files: list[Path],
-    contract: DataContract,
-    *,
-    regime: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    holdout_share: float,
-    train_path: Path,
-    holdout_path: Path,
-    label_files: list[Path] | None = None,
-) -> ExportedSplit:
-    """Write the chosen rows as train and holdout Parquet, split by a hash of the id.
-
-    md5 of the id decides the side, so the split is the same on every run and machine.
-    `label_files` (oldest first, from `label_paths`) are late labels joined on the id: a
-    later file's label wins over an earlier one's and over the batch's own.
-    """
-    source = "read_parquet(?, union_by_name = true)"
-    params: list = [[str(f) for f in files]]
-    if label_files and contract.label_column:
-        label = _quote(contract.label_column)
-        with scratch() as cursor:
-            present = {row[0] for row in cursor.execute(
-                f"DESCRIBE SELECT * FROM {source}", params).fetchall()}
-        own = f"o.{label}" if contract.label_column in present else "CAST(NULL AS DOUBLE)"
-        source = (
-            f"(SELECT o.* {f'EXCLUDE ({label}) ' if contract.label_column in present else ''}"
-            f", coalesce(l.label, {own}) AS {label} FROM {source} o LEFT JOIN "
-            f"(SELECT obs_id, arg_max(label, list_position(?::VARCHAR[], filename)) AS label "
-            f"FROM read_parquet(?, filename = true) GROUP BY obs_id) l "
-            f"ON l.obs_id = CAST(o.{_quote(contract.id_column)} AS VARCHAR))")
-        params += [[str(f) for f in label_files]] * 2
-    clauses = []
-    if regime is not None:
-        if not contract.regime_column:
-            raise UsageError("the data contract has no regime_column to select a regime by")
-        clauses.append(f"{_quote(contract.regime_column)} = ?")
-        params.append(regime)
-    ts = _quote(contract.timestamp_column)
-    if since is not None:
-        clauses.append(f"{ts} >= ?")
-        params.append(naive_utc(since))
-    if until is not None:
-        clauses.append(f"{ts} < ?")
-        params.append(naive_utc(until))
-    if contract.label_column:
-        clauses.append(f"{_quote(contract.label_column)} IS NOT NULL")
-    where = " WHERE " + " AND ".join(clauses) if clauses else ""
-    threshold = int(round(holdout_share * 1000))
-    side = f"md5_number_lower(CAST({_quote(contract.id_column)} AS VARCHAR)) % 1000 < {threshold}"
-    base = f"SELECT * FROM {source}{where}"
-    with scratch() as cursor:
-        cursor.execute(
-            f"COPY ({base} AND NOT ({side}) ORDER BY {ts}) TO '{_sql_path(train_path)}' "
-            "(FORMAT parquet)" if where else
-            f"COPY ({base} WHERE NOT ({side}) ORDER BY {ts}) TO '{_sql_path(train_path)}' "
-            "(FORMAT parquet)", params)
-        cursor.execute(
-            f"COPY ({base} AND ({side}) ORDER BY {ts}) TO '{_sql_path(holdout_path)}' "
-            "(FORMAT parquet)" if where else
-            f"COPY ({base} WHERE ({side}) ORDER BY {ts}) TO '{_sql_path(holdout_path)}' "
-            "(FORMAT parquet)", params)
-        train_rows, time_min, time_max = cursor.execute(
-            f"SELECT count(*), min({ts}), max({ts}) FROM read_parquet(?)",
-            [str(train_path)]).fetchone()
-        holdout_rows = cursor.execute(
-            "SELECT count(*) FROM read_parquet(?)", [str(holdout_path)]).fetchone()[0]
-    return ExportedSplit(int(train_rows), int(holdout_rows), time_min, time_max)
-
-
-# -- late labels -----------------------------------------------------------------------------
-
-def label_file(tx: Tx, sha256: str) -> tuple[int, int] | None:
-    """(rows, matched) of a label file already ingested, by content."""
-    row = tx.one("SELECT rows, matched FROM label_files WHERE sha256 = ?", [sha256])
-    return (int(row[0]), int(row[1])) if row else None
-
-
-def stage_labels(source: Path, contract: DataContract, target: Path,
-                 batches: list[Path]) -> tuple[int, int]:
-    """Validate a label file (exactly the id and label columns; ids unique; labels numeric
-    and finite) and write it as Parquet; return (rows, ids matching ingested observations)."""
-    present = file_columns(source)
-    wanted = [contract.id_column, contract.label_column]
-    missing = [c for c in wanted if c not in present]
-    unexpected = [c for c in present if c not in wanted]
-    if missing or unexpected:
-        raise UsageError(f"{source}: label files hold [{', '.join(wanted)}]: missing "
-                         f"[{', '.join(map(shown_column, missing))}]; "
-                         f"unexpected [{', '.join(map(shown_column, unexpected))}]")
-    reader = _reader(source)
-    id_col, label = _quote(contract.id_column), _quote(contract.label_column)
-    value = f"TRY_CAST({label} AS DOUBLE)"
-    with scratch() as cursor:
-        try:
-            rows, missing_id, control_id, bad, non_finite, duplicates = cursor.execute(
-                f"SELECT count(*), "
-                f"min(CASE WHEN {id_col} IS NULL OR trim(CAST({id_col} AS VARCHAR)) = '' "
-                f"THEN ordinality END), "
-                f"min(CASE WHEN {ID_CONTROL_SQL.format(id_col)} THEN ordinality END), "
-                f"min(CASE WHEN {label} IS NULL OR {value} IS NULL THEN ordinality END), "
-                f"min(CASE WHEN {NOT_FINITE.format(value)} THEN ordinality END), "
-                f"count(*) - count(DISTINCT CAST({id_col} AS VARCHAR)) "
-                f"FROM {reader} WITH ORDINALITY", [str(source)]).fetchone()
-        except duckdb.Error as error:
-            raise UsageError(read_error(source, error)) from None
-        if rows == 0:
-            raise UsageError(f"{source}: no rows (only a header)")
-
-        def value_at(ordinal: int) -> object:
-            return cursor.execute(f"SELECT {label} FROM {reader} WITH ORDINALITY "
-                                  "WHERE ordinality = ?", [str(source), ordinal]).fetchone()[0]
-
-        if missing_id is not None:
-            raise UsageError(f"{source}: {_where(source, missing_id)}, column "
-                             f"{contract.id_column}: the id is missing")
-        if control_id is not None:
-            raise UsageError(_id_control_message(
-                source, control_id, contract.id_column, cursor.execute(
-                    f"SELECT {id_col} FROM {reader} WITH ORDINALITY WHERE ordinality = ?",
-                    [str(source), control_id]).fetchone()[0]))
-        if bad is not None:
-            raise UsageError(f"{source}: {_where(source, bad)}, column {contract.label_column}: "
-                             f"{_shown(value_at(bad))} is not a number")
-        if non_finite is not None:
-            raise UsageError(f"{source}: {_where(source, non_finite)}, column "
-                             f"{contract.label_column}: {_shown(value_at(non_finite))} is not "
-                             "finite")
-        if duplicates:
-            example, ordinals = cursor.execute(
-                f"SELECT CAST({id_col} AS VARCHAR) AS v, list(ordinality ORDER BY ordinality) "
-                f"FROM {reader} WITH ORDINALITY GROUP BY v HAVING count(*) > 1 "
-                "ORDER BY min(ordinality) LIMIT 1", [str(source)]).fetchone()
-            raise UsageError(f"{source}: column {contract.id_column}: {duplicates} duplicate "
-                             f"ids, e.g. {_shown(example)} at "
-                             f"{', '.join(_where(source, o) for o in ordinals[:3])}")
-        try:
-            cursor.execute(
-                f"COPY (SELECT CAST({id_col} AS VARCHAR) AS obs_id, {value} AS label "
-                f"FROM {reader}) TO '{_sql_path(target)}' (FORMAT parquet)", [str(source)])
-        except duckdb.Error as error:
-            _raise_if_full(error, source, target)
-            raise
-        matched = 0
-        if batches:
-            matched = cursor.execute(
-                f"SELECT count(*) FROM read_parquet(?) l SEMI JOIN (SELECT CAST({id_col} AS "
-                f"VARCHAR) AS id FROM read_parquet(?, union_by_name = true)) o "
-                f"ON o.id = l.obs_id", [str(target), [str(b) for b in batches]]).fetchone()[0]
-    return int(rows), int(matched)
-
-
-def insert_labels(tx: Tx, staged: Path, source: str, sha256: str, rows: int,
-                  matched: int) -> None:
-    """Append the staged labels and remember the file (one write unit)."""
-    now = utcnow()
-    tx.execute("INSERT INTO labels SELECT obs_id, label, ?, ? FROM read_parquet(?)",
-               [source, now, str(staged)])
-    tx.execute("INSERT INTO label_files VALUES (?, ?, ?, ?, ?)",
-               [sha256, source, rows, matched, now])
-
-
-def label_paths(tx: Tx) -> list[str]:
-    """Staged label files (relative to the workspace), oldest first."""
-    return [f"data/labels/{row[0]}.parquet" for row in tx.all(
-        "SELECT sha256 FROM label_files ORDER BY ingested_at, sha256")]
