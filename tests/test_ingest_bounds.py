@@ -392,10 +392,12 @@ def _assert_bounded(ws: Workspace, batch: Path) -> None:
     assert peak <= bound, f"peak RSS {peak / 2**20:.0f} MB > {bound / 2**20:.0f} MB"
 
 
+@pytest.mark.slow
 def test_memory_without_a_far_timestamp_is_within_the_bound(tmp_path: Path) -> None:
     _assert_bounded(*_bounded_workspace(tmp_path))
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
     "drift allocates dense per-sub-window counts from the first observation to the last: "
     "one 2036 row after 10 h of 2026 data asks numpy for 3.58 GiB arrays (324,165 "
@@ -404,6 +406,7 @@ def test_memory_with_one_timestamp_in_2036_is_within_the_bound(tmp_path: Path) -
     _assert_bounded(*_bounded_workspace(tmp_path, far=True))
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
     "drift allocates dense per-sub-window counts: a 1min window over 35 days (50,400 "
     "windows, under max_windows) reaches 2.4 GB resident for a 1.4 MB batch, then fails "
