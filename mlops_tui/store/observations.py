@@ -2,9 +2,9 @@
 
 Batches keep the data contract's own column names. Queries read the batch files through
 DuckDB's Parquet reader; the store holds their metadata and the late labels (labels.py;
-training exports are in exports.py). Batches are
-written with snappy: every cold drift run decodes them, and snappy decodes about 1.4x
-faster than zstd here, for about 1.4x the bytes (benchmarks/README.md, drift).
+training exports: exports.py). Batches are written with snappy: every cold drift run
+decodes them, and snappy decodes about 1.4x faster than zstd here, for about 1.4x the
+bytes (benchmarks/README.md, drift).
 """
 
 from __future__ import annotations
@@ -114,8 +114,8 @@ def _first_backwards(cursor: duckdb.DuckDBPyConnection, reader: str, source: Pat
 NOT_FINITE = "NOT isfinite({})"
 
 
-def _utc_text(moment_: datetime, seconds: bool = True) -> str:
-    return moment_.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ" if seconds else "%Y-%m-%dT%H:%MZ")
+def _utc_minute(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def _non_finite_text(value: object) -> str:
@@ -222,10 +222,10 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
             where = f"{source}: {_where(source, bad)}, column {contract.timestamp_column}: {shown}"
             if name == "ts-early":
                 raise UsageError(f"{where} is before the earliest plausible time "
-                                 f"{_utc_text(earliest, False)} ([data] earliest = "
+                                 f"{_utc_minute(earliest)} ([data] earliest = "
                                  f"{contract.earliest})")
             raise UsageError(f"{where} is after the latest plausible time "
-                             f"{_utc_text(latest, False)} (now + [data] latest_ahead = "
+                             f"{_utc_minute(latest)} (now + [data] latest_ahead = "
                              f"{contract.latest_ahead})")
         bad = _first_backwards(cursor, reader, source, ts_col)
         if bad is not None:
