@@ -109,7 +109,7 @@ def test_config_values_are_typed():
     assert config.keymap == {"rollback": "ctrl+r"}
 
 
-@pytest.mark.parametrize("window", ["1h", "6h", "1d", "1w", "15m", "5000rows"])
+@pytest.mark.parametrize("window", ["1h", "6h", "1d", "1w", "15min", "5000rows"])
 def test_valid_windows(window):
     assert parse_config({"data": {"window": window}}).data.window == window
 

@@ -188,14 +188,16 @@ def test_row_count_windows(tmp_path: Path) -> None:
 
 
 def test_late_labels_reach_the_training_snapshots(bottling, tmp_path: Path) -> None:
+    from mlops_tui.store import exports as export_sql
+    from mlops_tui.store import labels as label_sql
     from mlops_tui.store import observations as observation_sql
 
     workspace, _, _, observed, root = bottling
     ingest_labels(workspace, root / "lab.parquet")  # a no-op when an earlier test did it
     with workspace.store.read() as tx:
         files = [workspace.root / p for p in observation_sql.batch_paths(tx)]
-        labels = [workspace.root / p for p in observation_sql.label_paths(tx)]
-    split = observation_sql.export_split(
+        labels = [workspace.root / p for p in label_sql.label_paths(tx)]
+    split = export_sql.export_split(
         files, workspace.config.data, regime="beta", since=None, until=None,
         holdout_share=0.2, train_path=tmp_path / "t.parquet", holdout_path=tmp_path / "h.parquet",
         label_files=labels)

@@ -77,7 +77,7 @@ def test_a_good_file_appends_once(ws: Workspace, tmp_path: Path) -> None:
     ("value.csv", f"{HEADER}\n{GOOD_ROWS[0]}\nu2,2026-03-01T00:01:00Z,1.7,abc,y\n",
      r"line 3, column b: 'abc' is not a number"),
     ("nan.csv", f"{HEADER}\nu1,2026-03-01T00:00:00Z,NaN,1,x\nu2,2026-03-01T00:01:00Z,inf,-inf,y\n",
-     r"line 2, column a: 'NaN' is not finite; NaN/inf values per column: a: 2, b: 1"),
+     r"line 2, column a: NaN is not finite; NaN/inf values per column: a: 2, b: 1"),
     ("empty.csv", "", r"the file is empty"),
     ("header.csv", f"{HEADER}\n", r"no rows \(only a header\)"),
     ("dupcols.csv", "uid,at,a,a,c\nu1,2026-03-01T00:00:00Z,1,2,x\n",
@@ -138,7 +138,7 @@ def test_parquet_checks(ws: Workspace, tmp_path: Path) -> None:
     table = pa.table({"uid": ["p1", "p2"], "at": pa.array([1, 2], pa.timestamp("s", tz="UTC")),
                       "a": [1.0, float("nan")], "b": [1.0, 2.0], "c": ["x", "y"]})
     pq.write_table(table, tmp_path / "nan.parquet")
-    rejected(ws, tmp_path / "nan.parquet", r"row 2, column a: nan is not finite")
+    rejected(ws, tmp_path / "nan.parquet", r"row 2, column a: NaN is not finite")
     strings = table.set_column(3, "b", pa.array(["1", "two"]))
     pq.write_table(strings, tmp_path / "strings.parquet")
     rejected(ws, tmp_path / "strings.parquet", r"row 2, column b: 'two' is not a number")

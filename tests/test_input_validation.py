@@ -53,6 +53,8 @@ BAD_VALUES = [
     ("runner", "timeout_seconds", "-1"),
     ("runner", "timeout_seconds", "9223372036854775807"),
     ("data", "max_file_mb", "0"),
+    ("data", "max_windows", "0"),
+    ("data", "max_windows", "inf"),
     ("data", "max_file_mb", "-5"),
     ("data", "window", '"0h"'),
     ("data", "window", '"0rows"'),
@@ -115,7 +117,7 @@ def test_bad_config_value_is_exit_2_naming_section_key_and_range(
     ("drift", "p_value", "nan", "nan: must be a finite number > 0 and < 1"),
     ("drift", "min_rows", "1.5", "1.5: must be a whole number >= 1 and <= 1000000000"),
     ("tui", "refresh_seconds", "0", "0: must be a finite number >= 0.5 and <= 86400"),
-    ("data", "window", '"0h"', "'0h': must be a period N + m, h, d or w of 1m to 366d"),
+    ("data", "window", '"0h"', "'0h': must be a period N + min, h, d or w of 1min to 366d"),
 ])
 def test_the_message_shows_the_value_and_the_allowed_range(section, key, value, shown) -> None:
     import tomllib

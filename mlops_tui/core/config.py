@@ -8,12 +8,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlops_tui.core.errors import UsageError
 from mlops_tui.core.names import CONTROL
 
-PERIOD = re.compile(r"(\d+)([mhdw])")
+# `m` alone is refused: minutes or months? (see check_window)
+PERIOD = re.compile(r"(\d+)(min|h|d|w)")
 RUNNERS = ("local", "docker", "auto")
 # Drift tests a profile may be told to use instead of the automatic choice (core/drift.py).
 DRIFT_TESTS_NUMERIC = ("ks", "wasserstein", "psi", "jensenshannon")
@@ -66,6 +68,7 @@ def _number(value: float) -> str:
 # Upper bounds keep values inside what timers, Docker and timedelta accept.
 RANGES: dict[tuple[str, str], Range] = {
     ("data", "max_file_mb"): Range(1, 1_048_576, whole=True),
+    ("data", "max_windows"): Range(1, 1_000_000_000, whole=True),
     ("drift", "p_value"): Range(0, 1, low_open=True, high_open=True),
     ("drift", "distance"): Range(0, low_open=True),
     ("drift", "dataset_share"): Range(0, 1, low_open=True),
@@ -83,8 +86,10 @@ RANGES: dict[tuple[str, str], Range] = {
 # A drift window: a period of one minute up to 366 days, or a row count (at least the
 # four sub-windows of core/regimes.py).
 WINDOW_MAX_MINUTES = 366 * 24 * 60
-WINDOW_MINUTES = {"m": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}
+WINDOW_MINUTES = {"min": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}
 WINDOW_ROWS = Range(4, 100_000_000, whole=True)
+# [data] latest_ahead: up to about a century, so now + it stays a valid datetime
+AHEAD_MAX_MINUTES = 36_600 * 24 * 60
 
 
 def _shown(value: Any) -> str:
@@ -116,8 +121,16 @@ def _check_text(source: str, section: str, key: str, value: str) -> None:
 
 def check_window(source: str, window: str) -> None:
     """`0h`, `3rows` or a period past a year fail here, not at the first drift run."""
-    allowed = (f"a period N + m, h, d or w of 1m to {WINDOW_MAX_MINUTES // (24 * 60)}d "
-               f"(e.g. 1h, 6h, 1d, 1w) or a row count from {_number(WINDOW_ROWS.low)} to "
+    ambiguous = re.fullmatch(r"(\d+)m", window)
+    if ambiguous:
+        count = ambiguous.group(1)
+        raise ConfigError(f"{source}: [data] window {window!r} is ambiguous: write "
+                          f"'{count}min' (minutes) or '{count}mo' (months)")
+    if re.fullmatch(r"\d+mo", window):
+        raise ConfigError(f"{source}: [data] window {window!r}: calendar-month windows are "
+                          "not supported yet; use e.g. '30d'")
+    allowed = (f"a period N + min, h, d or w of 1min to {WINDOW_MAX_MINUTES // (24 * 60)}d "
+               f"(e.g. 15min, 6h, 1d, 1w) or a row count from {_number(WINDOW_ROWS.low)} to "
                f"{_number(WINDOW_ROWS.high or 0)} (e.g. 5000rows)")
     period = PERIOD.fullmatch(window)
     rows = re.fullmatch(r"(\d+)rows", window)
@@ -128,6 +141,33 @@ def check_window(source: str, window: str) -> None:
     elif rows and WINDOW_ROWS.allows(int(rows.group(1))):
         return
     raise _bad(source, "data", "window", window, allowed)
+
+
+def duration(text: str) -> timedelta:
+    """`[data] latest_ahead`: N + min, h, d or w (checked by `_check`)."""
+    period = PERIOD.fullmatch(text)
+    if not period:
+        raise ValueError(f"not a duration: {text!r}")
+    return timedelta(minutes=int(period.group(1)) * WINDOW_MINUTES[period.group(2)])
+
+
+def moment(text: str) -> datetime:
+    """`[data] earliest`: an ISO date or timestamp, UTC unless it names a zone."""
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _check_bounds(source: str, data: DataContract) -> None:
+    try:
+        moment(data.earliest)
+    except ValueError:
+        raise _bad(source, "data", "earliest", data.earliest,
+                   "an ISO date or UTC timestamp (e.g. 1900-01-01)") from None
+    period = PERIOD.fullmatch(data.latest_ahead)
+    if not period or int(period.group(1)) * WINDOW_MINUTES[period.group(2)] > AHEAD_MAX_MINUTES:
+        raise _bad(source, "data", "latest_ahead", data.latest_ahead,
+                   f"a duration N + min, h, d or w of 0min to {AHEAD_MAX_MINUTES // 1440}d "
+                   "(e.g. 1d)")
 
 
 @dataclass(frozen=True)
@@ -141,6 +181,9 @@ class DataContract:
     window: str = "1d"
     nan_policy: str = "reject"  # NaN/±inf in a numeric feature: "reject" the file, or "missing"
     max_file_mb: int = 4096  # ingest refuses larger files
+    earliest: str = "1900-01-01"  # ingest refuses earlier timestamps
+    latest_ahead: str = "1d"  # ... and those later than now + this
+    max_windows: int = 100_000  # ... and a history cut into more windows than this
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -280,6 +323,13 @@ def parse_config(raw: dict[str, Any], source: str = "mlops.toml") -> Config:
 
 def _check(config: Config, source: str) -> None:
     check_window(source, config.data.window)
+    _check_bounds(source, config.data)
+    for key in ("id_column", "timestamp_column"):
+        if not getattr(config.data, key).strip():
+            raise ConfigError(f"{source}: [data] {key} must name a column (it is empty)")
+    if config.data.id_column == config.data.timestamp_column:
+        raise ConfigError(f"{source}: [data] id_column and timestamp_column are both "
+                          f"{config.data.id_column!r}: the id must be its own column")
     if config.runner.kind not in RUNNERS:
         raise ConfigError(f"{source}: [runner] kind must be one of {', '.join(RUNNERS)}")
     memory = config.runner.memory

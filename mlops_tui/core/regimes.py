@@ -25,7 +25,7 @@ import numpy as np
 
 SUBWINDOWS = 4
 UNKNOWN = "unknown regime"
-_UNITS_US = {"m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000, "w": 604_800_000_000}
+_UNITS_US = {"min": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000, "w": 604_800_000_000}
 # Weeks start on Monday: the epoch (1970-01-01) was a Thursday.
 _WEEK_OFFSET_US = 4 * 86_400_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -49,19 +49,27 @@ class WindowSpec:
 
 
 def parse_window(text: str) -> WindowSpec:
-    """`1h`, `6h`, `1d`, `1w` (UTC-aligned; weeks start on Monday) or `5000rows`."""
+    """`15min`, `6h`, `1d`, `1w` (UTC-aligned; weeks start on Monday) or `5000rows`."""
     rows = re.fullmatch(r"(\d+)rows", text)
     if rows:
         count = int(rows.group(1))
         if count < SUBWINDOWS:
             raise ValueError(f"window {text!r}: at least {SUBWINDOWS} rows")
         return WindowSpec(text, rows=count)
-    period = re.fullmatch(r"(\d+)([mhdw])", text)
+    period = re.fullmatch(r"(\d+)(min|h|d|w)", text)
     if not period or int(period.group(1)) == 0:
         raise ValueError(f"window {text!r} is not a period like 6h or a row count like 5000rows")
     unit = period.group(2)
     return WindowSpec(text, period_us=int(period.group(1)) * _UNITS_US[unit],
                       offset_us=_WEEK_OFFSET_US if unit == "w" else 0)
+
+
+def window_count(spec: WindowSpec, first: datetime, last: datetime, rows: int) -> int:
+    """How many windows a history from `first` to `last` (`rows` rows) is cut into."""
+    if spec.rows:
+        return -(-rows // spec.rows)
+    first, last = (m if m.tzinfo else m.replace(tzinfo=UTC) for m in (first, last))
+    return spec.index_of(last) - spec.index_of(first) + 1
 
 
 @dataclass(frozen=True)

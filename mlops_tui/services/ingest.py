@@ -14,11 +14,14 @@ import os
 import stat
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from mlops_tui.core.errors import DiskFullError, UsageError
 from mlops_tui.core.names import shown_column, validate_name
+from mlops_tui.core.regimes import parse_window, window_count
 from mlops_tui.services.workspace import Workspace
+from mlops_tui.store import labels as label_sql
 from mlops_tui.store import observations as observation_sql
 from mlops_tui.store import registry as registry_sql
 from mlops_tui.store import space
@@ -142,8 +145,31 @@ def _raise_if_full(error: BaseException, workspace: Workspace, source: Path) -> 
                               outcome="nothing was ingested") from None
 
 
-def ingest_file(workspace: Workspace, source: Path) -> IngestResult:
-    """Append one file as a batch. The same content again is a no-op that says so."""
+def _check_window_count(workspace: Workspace, source: Path, staged: observation_sql.StagedBatch,
+                        held: tuple[int, int, datetime | None, datetime | None]) -> None:
+    """A window too small for the history would make drift cut millions of windows."""
+    contract = workspace.config.data
+    _, rows, low, high = held
+    times = [t for t in (low, high, staged.time_min, staged.time_max) if t is not None]
+    if not times:
+        return
+    first, last = min(times), max(times)
+    spec = parse_window(contract.window)
+    count = window_count(spec, first, last, rows + staged.rows)
+    if count <= contract.max_windows:
+        return
+    cut = (f"{rows + staged.rows:,} rows" if spec.rows
+           else f"{first:%Y-%m-%d}..{last:%Y-%m-%d}")
+    raise UsageError(f"{source}: window {contract.window!r} would cut {cut} into {count:,} "
+                     f"windows, above [data] max_windows = {contract.max_windows} "
+                     "(use a longer window)")
+
+
+def ingest_file(workspace: Workspace, source: Path, now: datetime | None = None
+                ) -> IngestResult:
+    """Append one file as a batch. The same content again is a no-op that says so.
+
+    Timestamps after `now` (default the wall clock) + [data] latest_ahead are refused."""
     source = Path(source)
     contract = workspace.config.data
     _check_path(source, contract.max_file_mb)
@@ -157,6 +183,7 @@ def ingest_file(workspace: Workspace, source: Path) -> IngestResult:
         existing = observation_sql.batch_by_sha(tx, sha256)
         previous = [(workspace.root / p, low, high)
                     for p, low, high in observation_sql.batch_ranges(tx)]
+        held = observation_sql.batch_summary(tx)
     if existing:
         return IngestResult(str(source), existing[0], 0, False,
                             f"{source.name}: already ingested as batch {existing[0]} "
@@ -166,9 +193,10 @@ def ingest_file(workspace: Workspace, source: Path) -> IngestResult:
     target = batches / f"{sha256}.parquet"
     temp = _staging_file(batches, source)
     try:
-        staged = observation_sql.stage_batch(source, contract, temp, previous)
+        staged = observation_sql.stage_batch(source, contract, temp, previous, now=now)
         for regime in staged.regimes:
             validate_name(regime, f"regime (in column {contract.regime_column} of {source})")
+        _check_window_count(workspace, source, staged, held)
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
@@ -218,7 +246,7 @@ def ingest_labels(workspace: Workspace, source: Path) -> LabelsResult:
     if source.suffix.lower() == ".parquet":
         _parquet_duplicates(source)
     with workspace.store.read() as tx:
-        done = observation_sql.label_file(tx, scanned.sha256)
+        done = label_sql.label_file(tx, scanned.sha256)
         files = [workspace.root / p for p in observation_sql.batch_paths(tx)]
     if done:
         return LabelsResult(str(source), done[0], done[1], False,
@@ -229,19 +257,19 @@ def ingest_labels(workspace: Workspace, source: Path) -> LabelsResult:
     target = staging / f"{scanned.sha256}.parquet"
     temp = _staging_file(staging, source)
     try:
-        rows, matched = observation_sql.stage_labels(source, contract, temp, files)
+        rows, matched = label_sql.stage_labels(source, contract, temp, files)
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
     try:
         with workspace.store.write("labels") as tx:
-            if observation_sql.label_file(tx, scanned.sha256):
+            if label_sql.label_file(tx, scanned.sha256):
                 return LabelsResult(str(source), rows, matched, False,
                                     f"{source.name}: labels already ingested")
-            observation_sql.insert_labels(tx, target, source.name, scanned.sha256, rows, matched)
+            label_sql.insert_labels(tx, target, source.name, scanned.sha256, rows, matched)
     except BaseException as error:
         with workspace.store.read() as tx:
-            registered = observation_sql.label_file(tx, scanned.sha256)
+            registered = label_sql.label_file(tx, scanned.sha256)
         if not registered:  # a commit whose checkpoint failed still needs its file
             target.unlink(missing_ok=True)
             _raise_if_full(error, workspace, source)

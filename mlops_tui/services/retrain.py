@@ -22,7 +22,9 @@ from mlops_tui.runners.folder import JobFolder
 from mlops_tui.services import jobs as job_service
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import deployments as deployment_sql
+from mlops_tui.store import exports as export_sql
 from mlops_tui.store import jobs as job_sql
+from mlops_tui.store import labels as label_sql
 from mlops_tui.store import observations as observation_sql
 from mlops_tui.store import registry as registry_sql
 from mlops_tui.training.contract import METRICS, SPEC_FILE, SPEC_SCHEMA
@@ -181,8 +183,8 @@ def _export_snapshots(workspace: Workspace, files: list[Path], request: RetrainR
 def _export_staged(workspace: Workspace, files: list[Path], request: RetrainRequest,
                    regime: str, staging: Path) -> dict:
     with workspace.store.read() as tx:  # late labels (`mlops-tui labels ingest`) join on the id
-        labels = [workspace.root / p for p in observation_sql.label_paths(tx)]
-    split = observation_sql.export_split(
+        labels = [workspace.root / p for p in label_sql.label_paths(tx)]
+    split = export_sql.export_split(
         files, workspace.config.data, regime=regime, since=request.since, until=request.until,
         holdout_share=workspace.config.pipeline.holdout_share,
         train_path=staging / "train.parquet", holdout_path=staging / "holdout.parquet",

@@ -1,25 +1,26 @@
 """Observation batches: files staged to Parquet outside the store lock, then registered.
 
 Batches keep the data contract's own column names. Queries read the batch files through
-DuckDB's Parquet reader; the store holds their metadata and the late labels. Batches are
-written with snappy: every cold drift run decodes them, and snappy decodes about 1.4x
-faster than zstd here, for about 1.4x the bytes (benchmarks/README.md, drift).
+DuckDB's Parquet reader; the store holds their metadata and the late labels (labels.py;
+training exports: exports.py). Batches are written with snappy: every cold drift run
+decodes them, and snappy decodes about 1.4x faster than zstd here, for about 1.4x the
+bytes (benchmarks/README.md, drift).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from mlops_tui.core.config import DataContract
-from mlops_tui.core.errors import UsageError
+from mlops_tui.core.config import DataContract, duration, moment
+from mlops_tui.core.errors import IntegrityError, UsageError
 from mlops_tui.core.names import shown_column
 from mlops_tui.store import space
-from mlops_tui.store.db import Tx, naive_utc, scratch, utcnow
+from mlops_tui.store.db import Tx, scratch, utcnow
 from mlops_tui.store.read_errors import ID_CONTROL_SQL, read_error, refuse_control_names
 
 
@@ -108,15 +109,32 @@ def _first_backwards(cursor: duckdb.DuckDBPyConnection, reader: str, source: Pat
     return int(backwards[0]) + 2 if backwards.size else None
 
 
+# NaN/±inf test: DuckDB 2.0.1 answers isnan()/isinf() false for some NaNs of a Parquet
+# DOUBLE column (also on x + 0); NOT isfinite() is right on every shape tried.
+NOT_FINITE = "NOT isfinite({})"
+
+
+def _utc_minute(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _non_finite_text(value: object) -> str:
+    """NaN, inf or -inf, spelled the same whatever the file type."""
+    if isinstance(value, float):
+        return "NaN" if value != value else ("inf" if value > 0 else "-inf")
+    return _shown(value)
+
+
 def stage_batch(source: Path, contract: DataContract, target: Path,
-                previous: list[tuple[Path, datetime | None, datetime | None]] | None = None
-                ) -> StagedBatch:
+                previous: list[tuple[Path, datetime | None, datetime | None]] | None = None,
+                now: datetime | None = None) -> StagedBatch:
     """Validate `source` against the contract and write it as Parquet to `target`.
 
     Checks, each failing with one line naming the file, the line (or row), the column and
     the value: unparseable values, missing ids or timestamps, NaN/inf in numeric features
-    (unless [data] nan_policy = "missing"), timestamps going backwards, duplicate ids in the
-    file or in a `previous` batch (those covering the same time range).
+    (unless [data] nan_policy = "missing"), timestamps going backwards or outside [data]
+    earliest .. `now` (default the wall clock) + latest_ahead, duplicate ids in the file or in
+    a `previous` batch (those covering the same time range).
     """
     present = file_columns(source)
     check_columns(source, present, contract)
@@ -129,9 +147,9 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
         q, v = _quote(column), _quote("__value " + column)
         checks.append(f"min(CASE WHEN {q} IS NOT NULL AND {v} IS NULL THEN ordinality END)")
         names.append(("parse", column))
-        checks.append(f"count(*) FILTER (WHERE isnan({v}) OR isinf({v}))")
+        checks.append(f"count(*) FILTER (WHERE {NOT_FINITE.format(v)})")
         names.append(("nan", column))
-        checks.append(f"min(CASE WHEN isnan({v}) OR isinf({v}) THEN ordinality END)")
+        checks.append(f"min(CASE WHEN {NOT_FINITE.format(v)} THEN ordinality END)")
         names.append(("nan-first", column))
     checks.append(f"min(CASE WHEN {id_col} IS NULL OR trim(CAST({id_col} AS VARCHAR)) = '' "
                   f"THEN ordinality END)")
@@ -140,6 +158,12 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
     names.append(("id-control", contract.id_column))
     checks.append("min(CASE WHEN \"__time\" IS NULL THEN ordinality END)")
     names.append(("ts-parse", contract.timestamp_column))
+    earliest = moment(contract.earliest)
+    latest = (now or datetime.now(UTC)) + duration(contract.latest_ahead)
+    for name, test, bound in (("ts-early", "<", earliest), ("ts-late", ">", latest)):
+        checks.append(f"min(CASE WHEN \"__time\" {test} '{bound.isoformat()}'::TIMESTAMPTZ "
+                      "THEN ordinality END)")
+        names.append((name, contract.timestamp_column))
     checks.append(f"count(*) - count(DISTINCT CAST({id_col} AS VARCHAR))")
     names.append(("duplicates", contract.id_column))
     checks.append("count(*)")
@@ -163,6 +187,11 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
                 f"SELECT {_quote(column)} FROM {reader} WITH ORDINALITY WHERE ordinality = ?",
                 [str(source), ordinal]).fetchone()[0]
 
+        def number_at(column: str, ordinal: int) -> object:
+            return cursor.execute(
+                f"SELECT TRY_CAST({_quote(column)} AS DOUBLE) FROM {reader} WITH ORDINALITY "
+                "WHERE ordinality = ?", [str(source), ordinal]).fetchone()[0]
+
         for column in numeric:
             bad = problems[("parse", column)]
             if bad is not None:
@@ -182,6 +211,22 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
                              f"{contract.timestamp_column}: "
                              f"{_shown(value_at(contract.timestamp_column, bad))} is not a "
                              "timestamp (ISO-8601, UTC unless it names a zone)")
+        for name in ("ts-early", "ts-late"):
+            bad = problems[(name, contract.timestamp_column)]
+            if bad is None:
+                continue
+            shown = cursor.execute(
+                f"SELECT strftime(timezone('UTC', TRY_CAST({ts_col} AS TIMESTAMPTZ)), "
+                f"'%Y-%m-%dT%H:%M:%SZ') FROM {reader} WITH ORDINALITY WHERE ordinality = ?",
+                [str(source), bad]).fetchone()[0]
+            where = f"{source}: {_where(source, bad)}, column {contract.timestamp_column}: {shown}"
+            if name == "ts-early":
+                raise UsageError(f"{where} is before the earliest plausible time "
+                                 f"{_utc_minute(earliest)} ([data] earliest = "
+                                 f"{contract.earliest})")
+            raise UsageError(f"{where} is after the latest plausible time "
+                             f"{_utc_minute(latest)} (now + [data] latest_ahead = "
+                             f"{contract.latest_ahead})")
         bad = _first_backwards(cursor, reader, source, ts_col)
         if bad is not None:
             raise UsageError(
@@ -195,7 +240,8 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
             counts = ", ".join(f"{c}: {n}" for c, n in non_finite.items())
             raise UsageError(
                 f"{source}: {_where(source, first)}, column {column}: "
-                f"{_shown(value_at(column, first))} is not finite; NaN/inf values per column: "
+                f"{_non_finite_text(number_at(column, first))} is not finite; "
+                "NaN/inf values per column: "
                 f"{counts} (set [data] nan_policy = \"missing\" to keep them as missing)")
         if problems[("duplicates", contract.id_column)]:
             value, ordinals = cursor.execute(
@@ -215,7 +261,7 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
         for column in numeric:
             q = _quote(column)
             value = f"TRY_CAST({q} AS DOUBLE)"
-            casts.append(f"CASE WHEN isnan({value}) OR isinf({value}) THEN NULL ELSE {value} "
+            casts.append(f"CASE WHEN {NOT_FINITE.format(value)} THEN NULL ELSE {value} "
                          f"END AS {q}")
         casts += [f"CAST({_quote(c)} AS VARCHAR) AS {_quote(c)}" for c in contract.categorical]
         select = f"SELECT {', '.join(casts)} FROM {reader}"  # already in time order
@@ -226,6 +272,7 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
         except duckdb.Error as error:
             _raise_if_full(error, source, target)
             raise UsageError(f"{source}: {_first_line(error)}") from None
+        check_staged_finite(source, target, numeric)
         regime_expr = (f"list(DISTINCT {_quote(contract.regime_column)})"
                        if contract.regime_column else "[]")
         rows, time_min, time_max, regimes = cursor.execute(
@@ -250,6 +297,23 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
     return StagedBatch(target, int(rows), time_min, time_max, tuple(columns),
                        tuple(sorted(r for r in regimes if r is not None)),
                        sum(non_finite.values()))
+
+
+def check_staged_finite(source: Path, target: Path, numeric: list[str]) -> None:
+    """A second opinion from Arrow on the staged file: a NaN or inf there would bin as an
+    outlier (a Wasserstein score of 1e8), so one that slipped past DuckDB is an error."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if not numeric:
+        return
+    for chunk in pq.ParquetFile(target).iter_batches(batch_size=131_072, columns=numeric):
+        for name, values in zip(chunk.schema.names, chunk.columns, strict=True):
+            if pc.any(pc.invert(pc.is_finite(values))).as_py():
+                target.unlink(missing_ok=True)
+                raise IntegrityError(f"{source}: column {shown_column(name)}: a NaN or inf "
+                                     "value survived the checks into the staged copy; "
+                                     "nothing was ingested")
 
 
 def _id_control_message(source: Path, ordinal: int, column: str, value: object) -> str:
@@ -300,180 +364,3 @@ def batch_summary(tx: Tx) -> tuple[int, int, datetime | None, datetime | None]:
     row = tx.one("SELECT count(*), coalesce(sum(rows), 0), min(time_min), max(time_max) "
                  "FROM batches")
     return int(row[0]), int(row[1]), row[2], row[3]
-
-
-@dataclass(frozen=True)
-class ExportedSplit:
-    train_rows: int
-    holdout_rows: int
-    time_min: datetime | None
-    time_max: datetime | None
-
-
-def export_split(
-    files: list[Path],
-    contract: DataContract,
-    *,
-    regime: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    holdout_share: float,
-    train_path: Path,
-    holdout_path: Path,
-    label_files: list[Path] | None = None,
-) -> ExportedSplit:
-    """Write the chosen rows as train and holdout Parquet, split by a hash of the id.
-
-    md5 of the id decides the side, so the split is the same on every run and machine.
-    `label_files` (oldest first, from `label_paths`) are late labels joined on the id: a
-    later file's label wins over an earlier one's and over the batch's own.
-    """
-    source = "read_parquet(?, union_by_name = true)"
-    params: list = [[str(f) for f in files]]
-    if label_files and contract.label_column:
-        label = _quote(contract.label_column)
-        with scratch() as cursor:
-            present = {row[0] for row in cursor.execute(
-                f"DESCRIBE SELECT * FROM {source}", params).fetchall()}
-        own = f"o.{label}" if contract.label_column in present else "CAST(NULL AS DOUBLE)"
-        source = (
-            f"(SELECT o.* {f'EXCLUDE ({label}) ' if contract.label_column in present else ''}"
-            f", coalesce(l.label, {own}) AS {label} FROM {source} o LEFT JOIN "
-            f"(SELECT obs_id, arg_max(label, list_position(?::VARCHAR[], filename)) AS label "
-            f"FROM read_parquet(?, filename = true) GROUP BY obs_id) l "
-            f"ON l.obs_id = CAST(o.{_quote(contract.id_column)} AS VARCHAR))")
-        params += [[str(f) for f in label_files]] * 2
-    clauses = []
-    if regime is not None:
-        if not contract.regime_column:
-            raise UsageError("the data contract has no regime_column to select a regime by")
-        clauses.append(f"{_quote(contract.regime_column)} = ?")
-        params.append(regime)
-    ts = _quote(contract.timestamp_column)
-    if since is not None:
-        clauses.append(f"{ts} >= ?")
-        params.append(naive_utc(since))
-    if until is not None:
-        clauses.append(f"{ts} < ?")
-        params.append(naive_utc(until))
-    if contract.label_column:
-        clauses.append(f"{_quote(contract.label_column)} IS NOT NULL")
-    where = " WHERE " + " AND ".join(clauses) if clauses else ""
-    threshold = int(round(holdout_share * 1000))
-    side = f"md5_number_lower(CAST({_quote(contract.id_column)} AS VARCHAR)) % 1000 < {threshold}"
-    base = f"SELECT * FROM {source}{where}"
-    with scratch() as cursor:
-        cursor.execute(
-            f"COPY ({base} AND NOT ({side}) ORDER BY {ts}) TO '{_sql_path(train_path)}' "
-            "(FORMAT parquet)" if where else
-            f"COPY ({base} WHERE NOT ({side}) ORDER BY {ts}) TO '{_sql_path(train_path)}' "
-            "(FORMAT parquet)", params)
-        cursor.execute(
-            f"COPY ({base} AND ({side}) ORDER BY {ts}) TO '{_sql_path(holdout_path)}' "
-            "(FORMAT parquet)" if where else
-            f"COPY ({base} WHERE ({side}) ORDER BY {ts}) TO '{_sql_path(holdout_path)}' "
-            "(FORMAT parquet)", params)
-        train_rows, time_min, time_max = cursor.execute(
-            f"SELECT count(*), min({ts}), max({ts}) FROM read_parquet(?)",
-            [str(train_path)]).fetchone()
-        holdout_rows = cursor.execute(
-            "SELECT count(*) FROM read_parquet(?)", [str(holdout_path)]).fetchone()[0]
-    return ExportedSplit(int(train_rows), int(holdout_rows), time_min, time_max)
-
-
-# -- late labels -----------------------------------------------------------------------------
-
-def label_file(tx: Tx, sha256: str) -> tuple[int, int] | None:
-    """(rows, matched) of a label file already ingested, by content."""
-    row = tx.one("SELECT rows, matched FROM label_files WHERE sha256 = ?", [sha256])
-    return (int(row[0]), int(row[1])) if row else None
-
-
-def stage_labels(source: Path, contract: DataContract, target: Path,
-                 batches: list[Path]) -> tuple[int, int]:
-    """Validate a label file (exactly the id and label columns; ids unique; labels numeric
-    and finite) and write it as Parquet; return (rows, ids matching ingested observations)."""
-    present = file_columns(source)
-    wanted = [contract.id_column, contract.label_column]
-    missing = [c for c in wanted if c not in present]
-    unexpected = [c for c in present if c not in wanted]
-    if missing or unexpected:
-        raise UsageError(f"{source}: label files hold [{', '.join(wanted)}]: missing "
-                         f"[{', '.join(map(shown_column, missing))}]; "
-                         f"unexpected [{', '.join(map(shown_column, unexpected))}]")
-    reader = _reader(source)
-    id_col, label = _quote(contract.id_column), _quote(contract.label_column)
-    value = f"TRY_CAST({label} AS DOUBLE)"
-    with scratch() as cursor:
-        try:
-            rows, missing_id, control_id, bad, non_finite, duplicates = cursor.execute(
-                f"SELECT count(*), "
-                f"min(CASE WHEN {id_col} IS NULL OR trim(CAST({id_col} AS VARCHAR)) = '' "
-                f"THEN ordinality END), "
-                f"min(CASE WHEN {ID_CONTROL_SQL.format(id_col)} THEN ordinality END), "
-                f"min(CASE WHEN {label} IS NULL OR {value} IS NULL THEN ordinality END), "
-                f"min(CASE WHEN isnan({value}) OR isinf({value}) THEN ordinality END), "
-                f"count(*) - count(DISTINCT CAST({id_col} AS VARCHAR)) "
-                f"FROM {reader} WITH ORDINALITY", [str(source)]).fetchone()
-        except duckdb.Error as error:
-            raise UsageError(read_error(source, error)) from None
-        if rows == 0:
-            raise UsageError(f"{source}: no rows (only a header)")
-
-        def value_at(ordinal: int) -> object:
-            return cursor.execute(f"SELECT {label} FROM {reader} WITH ORDINALITY "
-                                  "WHERE ordinality = ?", [str(source), ordinal]).fetchone()[0]
-
-        if missing_id is not None:
-            raise UsageError(f"{source}: {_where(source, missing_id)}, column "
-                             f"{contract.id_column}: the id is missing")
-        if control_id is not None:
-            raise UsageError(_id_control_message(
-                source, control_id, contract.id_column, cursor.execute(
-                    f"SELECT {id_col} FROM {reader} WITH ORDINALITY WHERE ordinality = ?",
-                    [str(source), control_id]).fetchone()[0]))
-        if bad is not None:
-            raise UsageError(f"{source}: {_where(source, bad)}, column {contract.label_column}: "
-                             f"{_shown(value_at(bad))} is not a number")
-        if non_finite is not None:
-            raise UsageError(f"{source}: {_where(source, non_finite)}, column "
-                             f"{contract.label_column}: {_shown(value_at(non_finite))} is not "
-                             "finite")
-        if duplicates:
-            example, ordinals = cursor.execute(
-                f"SELECT CAST({id_col} AS VARCHAR) AS v, list(ordinality ORDER BY ordinality) "
-                f"FROM {reader} WITH ORDINALITY GROUP BY v HAVING count(*) > 1 "
-                "ORDER BY min(ordinality) LIMIT 1", [str(source)]).fetchone()
-            raise UsageError(f"{source}: column {contract.id_column}: {duplicates} duplicate "
-                             f"ids, e.g. {_shown(example)} at "
-                             f"{', '.join(_where(source, o) for o in ordinals[:3])}")
-        try:
-            cursor.execute(
-                f"COPY (SELECT CAST({id_col} AS VARCHAR) AS obs_id, {value} AS label "
-                f"FROM {reader}) TO '{_sql_path(target)}' (FORMAT parquet)", [str(source)])
-        except duckdb.Error as error:
-            _raise_if_full(error, source, target)
-            raise
-        matched = 0
-        if batches:
-            matched = cursor.execute(
-                f"SELECT count(*) FROM read_parquet(?) l SEMI JOIN (SELECT CAST({id_col} AS "
-                f"VARCHAR) AS id FROM read_parquet(?, union_by_name = true)) o "
-                f"ON o.id = l.obs_id", [str(target), [str(b) for b in batches]]).fetchone()[0]
-    return int(rows), int(matched)
-
-
-def insert_labels(tx: Tx, staged: Path, source: str, sha256: str, rows: int,
-                  matched: int) -> None:
-    """Append the staged labels and remember the file (one write unit)."""
-    now = utcnow()
-    tx.execute("INSERT INTO labels SELECT obs_id, label, ?, ? FROM read_parquet(?)",
-               [source, now, str(staged)])
-    tx.execute("INSERT INTO label_files VALUES (?, ?, ?, ?, ?)",
-               [sha256, source, rows, matched, now])
-
-
-def label_paths(tx: Tx) -> list[str]:
-    """Staged label files (relative to the workspace), oldest first."""
-    return [f"data/labels/{row[0]}.parquet" for row in tx.all(
-        "SELECT sha256 FROM label_files ORDER BY ingested_at, sha256")]
