@@ -36,7 +36,14 @@ from mlops_tui.cli import (
     store_cmd,
 )
 from mlops_tui.cli.documents import audit_doc, event_doc
-from mlops_tui.cli.output import JsonOption, LimitOption, emit, info, report_error
+from mlops_tui.cli.output import (
+    JsonOption,
+    LimitOption,
+    emit,
+    info,
+    report_error,
+    warn_serving,
+)
 from mlops_tui.core.errors import ExitCode, MlopsError, UsageError
 
 app = typer.Typer(
@@ -183,7 +190,10 @@ def status_command(as_json: JsonOption = False) -> None:
         "champions": {r: event_doc(e) for r, e in sorted(s.champions.items())},
         "unfinished_jobs": [{"id": j[0], "regime": j[1], "runner": j[2], "state": j[3]}
                             for j in s.unfinished_jobs],
+        "serving": {"matches_store": not s.serving_problems,
+                    "problems": list(s.serving_problems)},
     }
+    warn_serving(s.serving_problems)
 
     def human(console) -> None:
         console.print(f"workspace {s.workspace}  (schema {s.schema_version}, runner {s.runner})")

@@ -140,7 +140,9 @@ def ingest_file(workspace: Workspace, source: Path) -> IngestResult:
     batches = workspace.data_root / "batches"
     batches.mkdir(parents=True, exist_ok=True)
     target = batches / f"{sha256}.parquet"
-    fd, temp_name = tempfile.mkstemp(dir=batches, prefix=".staging-", suffix=".parquet")
+    # the pid keeps leftover clean-up (services/leftovers.py) off a file still being staged
+    fd, temp_name = tempfile.mkstemp(dir=batches, prefix=f".staging-{os.getpid()}-",
+                                     suffix=".parquet")
     os.close(fd)
     temp = Path(temp_name)
     try:
@@ -204,7 +206,8 @@ def ingest_labels(workspace: Workspace, source: Path) -> LabelsResult:
     staging = workspace.data_root / "labels"
     staging.mkdir(parents=True, exist_ok=True)
     target = staging / f"{scanned.sha256}.parquet"
-    fd, temp_name = tempfile.mkstemp(dir=staging, prefix=".staging-", suffix=".parquet")
+    fd, temp_name = tempfile.mkstemp(dir=staging, prefix=f".staging-{os.getpid()}-",
+                                     suffix=".parquet")
     os.close(fd)
     temp = Path(temp_name)
     try:

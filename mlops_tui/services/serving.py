@@ -35,6 +35,7 @@ from mlops_tui.core.errors import IntegrityError, StoreBusyError
 from mlops_tui.core.models import DeploymentKind
 from mlops_tui.core.names import format_version_id
 from mlops_tui.services.workspace import Workspace
+from mlops_tui.store import Tx
 from mlops_tui.store import deployments as deployment_sql
 from mlops_tui.store.db import FAULT_ENV
 
@@ -140,8 +141,13 @@ def _serving_lock(workspace: Workspace) -> Iterator[None]:
 
 def plan_from_store(workspace: Workspace) -> ServingPlan:
     with workspace.store.read() as tx:
-        generation = deployment_sql.latest_event_seq(tx)
-        rows = deployment_sql.served_artifacts(tx)
+        return plan_in(tx)
+
+
+def plan_in(tx: Tx) -> ServingPlan:
+    """The plan as of an open transaction (a read that also needs other store data)."""
+    generation = deployment_sql.latest_event_seq(tx)
+    rows = deployment_sql.served_artifacts(tx)
     entries = tuple(
         ServedEntry(kind=DeploymentKind(kind), subject=subject, event_seq=seq, version=number,
                     regime=regime, artifact_path=path, size=size, sha256=sha256)
@@ -235,6 +241,14 @@ def inspect(workspace: Workspace, plan: ServingPlan | None = None) -> list[str]:
     if not plan.entries:
         return [f"{workspace.serving_root / CURRENT} exists but nothing is deployed"]
     return _folder_problems(workspace, folder, manifest or {}, plan)
+
+
+def problems_for_readers(workspace: Workspace, plan: ServingPlan | None = None) -> list[str]:
+    """`inspect` for read commands: never raises for the folder, never repairs it."""
+    try:
+        return inspect(workspace, plan)
+    except OSError as error:
+        return [f"serving folder cannot be read: {error.strerror or error}"]
 
 
 def _make_writable(path: Path) -> None:
@@ -378,6 +392,23 @@ def _read_folder(folder: Path) -> tuple[Path, dict | None, str | None]:
     except (OSError, ValueError) as error:
         return folder, None, str(error)
     return folder, manifest if isinstance(manifest, dict) else None, None
+
+
+def published_generation(workspace: Workspace) -> int | None:
+    """The deployment event `current`'s manifest reflects (None: no readable `current`).
+    A readlink and one small file: cheap enough for every write unit."""
+    _, manifest, _ = read_current(workspace)
+    generation = manifest.get("generation") if manifest else None
+    return generation if isinstance(generation, int) else None
+
+
+def mismatch_warning(problems: list[str] | tuple[str, ...]) -> str:
+    """The one line read commands print when the folder does not match the store."""
+    shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3
+                                        else "")
+    return ("serving folder does not match the store (a serving process loading "
+            f"serving/current gets something else): {shown}; 'mlops-tui serving reconcile' "
+            "repairs it (so does the next write of any command)")
 
 
 def current_manifest(workspace: Workspace) -> dict | None:
