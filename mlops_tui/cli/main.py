@@ -26,6 +26,7 @@ from mlops_tui.cli import (
     data_cmd,
     deploy_cmd,
     deployments_cmd,
+    doctor_cmd,
     drift_cmd,
     env_cmd,
     image_cmd,
@@ -71,6 +72,7 @@ app.add_typer(image_cmd.app, name="image")
 app.command("ingest")(data_cmd.ingest_command)
 app.command("retrain")(data_cmd.retrain_command)
 app.command("demo")(data_cmd.demo_command)
+app.command("doctor")(doctor_cmd.doctor_command)
 app.add_typer(labels_cmd.app, name="labels")
 app.add_typer(drift_cmd.app, name="drift")
 app.add_typer(regimes_cmd.app, name="regimes")

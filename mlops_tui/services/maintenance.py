@@ -31,6 +31,12 @@ class VerifyReport:
 def invariant_problems(workspace: Workspace) -> tuple[list[str], dict[str, int]]:
     """(problems, what was checked): every invariant and every artifact and code hash.
     Reads only; collects all problems rather than stopping at the first."""
+    records, files, checked = check_invariants(workspace)
+    return records + files, checked
+
+
+def check_invariants(workspace: Workspace) -> tuple[list[str], list[str], dict[str, int]]:
+    """(problems of the records, problems of the files they name, what was checked)."""
     problems: list[str] = []
     with workspace.store.read() as tx:
         for kind, subject, number in deployment_sql.current_missing_versions(tx):
@@ -46,6 +52,7 @@ def invariant_problems(workspace: Workspace) -> tuple[list[str], dict[str, int]]
         artifacts = registry_sql.artifact_refs(tx)
         codes = registry_sql.all_code(tx)
         counts = registry_sql.counts(tx)
+    files: list[str] = []
     seen: set[str] = set()
     for number, relative, sha256 in artifacts:
         if number in collected or sha256 in seen:  # `models gc` removed collected weights
@@ -55,12 +62,12 @@ def invariant_problems(workspace: Workspace) -> tuple[list[str], dict[str, int]]
             path = blobs.resolve_inside(workspace.root, relative)
             blobs.verify(path, sha256)
         except IntegrityError as error:
-            problems.append(f"version v{number}: artifact {error.message}")
+            files.append(f"version v{number}: artifact {error.message}")
     for code in codes:
-        problems.extend(code_snapshots.verify_snapshot(workspace.code_root, code))
+        files.extend(code_snapshots.verify_snapshot(workspace.code_root, code))
     checked = {"versions": counts["model_versions"], "artifacts": len(seen),
                "code_snapshots": len(codes), "deployment_events": counts["deployment_events"]}
-    return problems, checked
+    return problems, files, checked
 
 
 def verify_store(workspace: Workspace, *, repair: bool = False) -> VerifyReport:
