@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_tui.runners.base import RUNNER_FILE
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import Tx
 from mlops_tui.store import upkeep as upkeep_sql
@@ -130,8 +131,8 @@ def _artifact_leftovers(workspace: Workspace, referenced: set[str], old: float
     for shard in _entries(workspace.artifacts_root / "sha256"):
         for path in _entries(shard):
             relative = path.relative_to(workspace.root).as_posix()
-            if path.is_symlink() or not path.is_file() or relative in referenced:
-                continue
+            if relative in referenced or path.is_symlink() or not path.is_file():
+                continue  # the set first: most blobs are referenced, no stat needed
             if _newest_change(path) > old:
                 continue
             reason = ("temporary file of a write that did not finish"
@@ -143,20 +144,23 @@ def _artifact_leftovers(workspace: Workspace, referenced: set[str], old: float
 
 def _job_leftovers(workspace: Workspace, jobs: dict, old: float) -> Iterator[Leftover]:
     for path in _entries(workspace.jobs_root):
-        if path.is_symlink() or not path.is_dir() or not JOB_ID.fullmatch(path.name):
-            continue
-        if _newest_change(path) > old:
+        if not JOB_ID.fullmatch(path.name) or path.is_symlink() or not path.is_dir():
             continue
         relative = path.relative_to(workspace.root).as_posix()
         known = jobs.get(path.name)
+        if known is not None:
+            state, _, ran, registered = known
+            ran = ran or (path / RUNNER_FILE).exists()  # launched, though never seen running
+            if state in ("requested", "created", "running", "succeeded") or registered:
+                continue  # unfinished, not yet ingested, or it explains a version
+            if ran and _has_files(path):
+                continue  # its logs explain how it ended: `jobs gc` decides
+        if _newest_change(path) > old:  # walked only for the few candidates
+            continue
         if known is None:
             yield Leftover("unknown-job-folder", relative, _size(path),
                            "this store has no such job", automatic=False)
-            continue
-        state, _, ran, registered = known
-        if state in ("requested", "created", "running", "succeeded") or registered:
-            continue  # unfinished, not yet ingested, or it explains a version
-        if state in FINAL_WITHOUT_RUN and not ran:
+        elif state in FINAL_WITHOUT_RUN and not ran:
             yield Leftover("job-folder", relative, _size(path),
                            f"job {state} before it ran (its reason is in 'mlops-tui jobs show "
                            f"{path.name[:8]}')")

@@ -9,7 +9,8 @@ process follows deployments by resolving `current` and reading its manifest.
 
 The store is the truth and this folder is derived from it. Every sync reads the store while
 it holds the serving lock, so a slower process can never put back an older state; and the
-same sync repairs whatever a crash left behind (`store verify`, `serving reconcile`).
+same sync repairs whatever a crash left behind (`store verify`, `serving reconcile`, and the
+next write unit of any command: services/upkeep.py). Reads only compare (`inspect`).
 """
 
 from __future__ import annotations
