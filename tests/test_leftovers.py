@@ -168,3 +168,37 @@ def test_a_blob_written_again_is_fresh_again(tmp_path):
     assert [f.kind for f in leftovers.find(ws)] == ["orphan-artifact"]
     blobs.put_bytes(ws.artifacts_root, b"same weights", ".skops")
     assert leftovers.find(ws) == []
+
+
+def test_an_ingest_refused_as_busy_leaves_an_orphan_batch_that_verify_reports(tmp_path):
+    """Exit 4 after staging: another process holds the store file (a raw DuckDB connection,
+    opened while the ingest stages) when the ingest wants to commit and to clean up."""
+    import duckdb
+
+    ws = init_workspace(tmp_path / "ws", config_text=sample_config_text())
+    source = sample_slice(tmp_path / "big.parquet", 0, 1)
+    batches = ws.data_root / "batches"
+    environment = dict(os.environ, MLOPS_TUI_LOCK_TIMEOUT="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlops_tui.cli.main", "--workspace", str(ws.root), "ingest",
+         str(source)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=environment)
+    deadline = time.monotonic() + 60
+    while not list(batches.glob(".staging-*")):
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.0005)
+    holder = duckdb.connect(str(ws.store_path))  # an outside holder of the store file
+    try:
+        _, err = process.communicate(timeout=120)
+    finally:
+        holder.close()
+    assert process.returncode == 4, err
+    [orphan] = [p for p in batches.iterdir() if not p.name.startswith(".")]
+    with ws.store.read() as tx:
+        assert observation_sql.batch_paths(tx) == []
+    age(orphan)
+    found = leftovers.find(ws)
+    assert [(f.kind, f.path) for f in found] == [
+        ("orphan-batch", orphan.relative_to(ws.root).as_posix())]
+    code, out, err = run_cli("store", "verify", "--repair", "--json", workspace=ws)
+    assert code == 0 and not orphan.exists(), err
