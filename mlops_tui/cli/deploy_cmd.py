@@ -152,12 +152,12 @@ def predict_command(
 
     Example: mlops-tui predict line-2026-02-09.parquet --by-regime --out scored.parquet
     """
-    from mlops_tui.services import serving
     from mlops_tui.services.predict import predict_file
+    from mlops_tui.services.serving_check import problems_for_readers
 
     workspace = context.workspace()
     result = predict_file(workspace, file, out=out, by_regime=by_regime, target=target)
-    problems = serving.problems_for_readers(workspace)  # predict scores with the store's
+    problems = problems_for_readers(workspace)  # predict scores with the store's versions
     warn_serving(problems)
     emit(as_json, {"source": result.source, "output": result.output, "rows": result.rows,
                    "by_regime": result.by_regime, "rows_by_version": result.rows_by_version,
@@ -190,10 +190,10 @@ def serving_status_command(as_json: JsonOption = False) -> None:
 
     Example: mlops-tui serving status --json
     """
-    from mlops_tui.services import serving
+    from mlops_tui.services import serving, serving_check
 
     workspace = context.workspace()
-    problems = serving.problems_for_readers(workspace)
+    problems = serving_check.problems_for_readers(workspace)
     folder, manifest, _ = serving.read_current(workspace)
     document = {"current": str(folder) if folder else None, "manifest": manifest,
                 "matches_store": not problems, "problems": problems}

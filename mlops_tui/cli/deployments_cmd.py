@@ -19,13 +19,13 @@ def list_command(as_json: JsonOption = False) -> None:
 
     Example: mlops-tui deployments list --json
     """
-    from mlops_tui.services import serving
+    from mlops_tui.services import serving_check
     from mlops_tui.services.deployments import pins, serving_state
 
     workspace = context.workspace()
     state = serving_state(workspace)
     pinned = pins(workspace)
-    problems = serving.problems_for_readers(workspace)
+    problems = serving_check.problems_for_readers(workspace)
     document = {
         "targets": {t: event_doc(e) for t, e in sorted(state.active.items())},
         "champions": {r: event_doc(e) for r, e in sorted(state.champions.items())},

@@ -87,7 +87,7 @@ def info(message: str) -> None:
 def warn_serving(problems: list[str] | tuple[str, ...]) -> None:
     """One warning line on stderr when serving/current does not match the store."""
     if problems:
-        from mlops_tui.services.serving import mismatch_warning
+        from mlops_tui.services.serving_check import mismatch_warning
 
         info(f"warning: {mismatch_warning(problems)}")
 

@@ -153,9 +153,9 @@ def _leftovers(workspace: Workspace, checks: list[Check]) -> None:
 
 
 def _serving(workspace: Workspace, checks: list[Check]) -> None:
-    from mlops_tui.services import serving
+    from mlops_tui.services.serving_check import problems_for_readers
 
-    problems = serving.problems_for_readers(workspace)
+    problems = problems_for_readers(workspace)
     if problems:
         checks.append(Check("serving", WARNING, "serving/current does not match the store: "
                             + "; ".join(problems), "mlops-tui serving reconcile",

@@ -10,7 +10,8 @@ process follows deployments by resolving `current` and reading its manifest.
 The store is the truth and this folder is derived from it. Every sync reads the store while
 it holds the serving lock, so a slower process can never put back an older state; and the
 same sync repairs whatever a crash left behind (`store verify`, `serving reconcile`, and the
-next write unit of any command: services/upkeep.py). Reads only compare (`inspect`).
+next write unit of any command: services/upkeep.py). Reads only compare:
+services/serving_check.py.
 """
 
 from __future__ import annotations
@@ -244,14 +245,6 @@ def inspect(workspace: Workspace, plan: ServingPlan | None = None) -> list[str]:
     return _folder_problems(workspace, folder, manifest or {}, plan)
 
 
-def problems_for_readers(workspace: Workspace, plan: ServingPlan | None = None) -> list[str]:
-    """`inspect` for read commands: never raises for the folder, never repairs it."""
-    try:
-        return inspect(workspace, plan)
-    except OSError as error:
-        return [f"serving folder cannot be read: {error.strerror or error}"]
-
-
 def _make_writable(path: Path) -> None:
     """Undo the read-only bits of a generation so it can be removed."""
     for directory, _, _ in os.walk(path):
@@ -393,23 +386,6 @@ def _read_folder(folder: Path) -> tuple[Path, dict | None, str | None]:
     except (OSError, ValueError) as error:
         return folder, None, str(error)
     return folder, manifest if isinstance(manifest, dict) else None, None
-
-
-def published_generation(workspace: Workspace) -> int | None:
-    """The deployment event `current`'s manifest reflects (None: no readable `current`).
-    A readlink and one small file: cheap enough for every write unit."""
-    _, manifest, _ = read_current(workspace)
-    generation = manifest.get("generation") if manifest else None
-    return generation if isinstance(generation, int) else None
-
-
-def mismatch_warning(problems: list[str] | tuple[str, ...]) -> str:
-    """The one line read commands print when the folder does not match the store."""
-    shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3
-                                        else "")
-    return ("serving folder does not match the store (a serving process loading "
-            f"serving/current gets something else): {shown}; 'mlops-tui serving reconcile' "
-            "repairs it (so does the next write of any command)")
 
 
 def current_manifest(workspace: Workspace) -> dict | None:

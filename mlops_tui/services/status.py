@@ -27,7 +27,7 @@ class Status:
 
 
 def status(workspace: Workspace) -> Status:
-    from mlops_tui.services import serving
+    from mlops_tui.services import serving, serving_check
 
     with workspace.store.read() as tx:
         meta = registry_sql.store_meta(tx)
@@ -47,4 +47,4 @@ def status(workspace: Workspace) -> Status:
         )
     # a comparison of the plan with the manifest and links: no hashing on a read path
     return replace(found, serving_problems=tuple(
-        serving.problems_for_readers(workspace, plan)))
+        serving_check.problems_for_readers(workspace, plan)))

@@ -44,9 +44,10 @@ def _sweep_once(workspace: Workspace, tx: Tx) -> None:
 
 def _serving_follow_up(workspace: Workspace, tx: Tx) -> Callable[[], None] | None:
     from mlops_tui.services import serving
+    from mlops_tui.services.serving_check import published_generation
 
     newest = deployment_sql.latest_event_seq(tx)
-    published = serving.published_generation(workspace)
+    published = published_generation(workspace)
     link = workspace.serving_root / serving.CURRENT
     if (published == newest) if newest else not (link.exists() or link.is_symlink()):
         return None

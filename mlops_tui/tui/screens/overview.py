@@ -115,7 +115,7 @@ class OverviewScreen(DashboardScreen):
         refill(self.query_one("#serving", DataTable), serving_rows)
         banner = self.query_one("#serving-banner", Plain)
         if status.serving_problems:
-            from mlops_tui.services.serving import mismatch_warning
+            from mlops_tui.services.serving_check import mismatch_warning
 
             banner.update(f"⚠ {mismatch_warning(status.serving_problems)}")
         banner.set_class(bool(status.serving_problems), "visible")
