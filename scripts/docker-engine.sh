@@ -5,8 +5,9 @@
 #
 # 1. installs docker.io (and debootstrap, when the base image must be built) with apt if missing;
 # 2. starts dockerd if `docker info` does not answer, then polls until it does;
-# 3. builds the base image (default mlops-base:bookworm) from Debian packages with debootstrap
-#    if `docker image inspect` does not find it. Nothing is pulled: no registry is needed.
+# 3. builds the base image (default mlops-base:bookworm) from Debian packages with debootstrap,
+#    without setuid/setgid binaries, if `docker image inspect` does not find it with its
+#    mlops-tui.base-nosuid label. Nothing is pulled: no registry is needed.
 #
 # Every step that is already done is skipped and says so. Settings (environment variables):
 #   MLOPS_BASE_IMAGE   base image name            (default mlops-base:bookworm)
@@ -70,9 +71,17 @@ else
 fi
 
 # -- 3. the base image ----------------------------------------------------------------------
-if docker image inspect "${base_image}" >/dev/null 2>&1; then
+# A base image of ours carries the label below: built without setuid/setgid binaries, so a
+# job that runs as a non-root user cannot gain root through one. An older one is rebuilt.
+nosuid_label="mlops-tui.base-nosuid"
+nosuid=$(docker image inspect --format "{{ index .Config.Labels \"${nosuid_label}\" }}" \
+  "${base_image}" 2>/dev/null || true)
+if [ "${nosuid}" = "1" ]; then
   say "base image ${base_image} present; skipping debootstrap"
 else
+  if docker image inspect "${base_image}" >/dev/null 2>&1; then
+    say "base image ${base_image} has no ${nosuid_label} label (may hold setuid binaries); rebuilding"
+  fi
   if ! command -v debootstrap >/dev/null; then
     say "installing debootstrap with apt"
     apt_install debootstrap
@@ -86,8 +95,10 @@ else
     >"${rootfs}.log" 2>&1 || { tail -n 20 "${rootfs}.log" >&2; exit 1; }
   rm -f "${rootfs}.log"
   as_root rm -rf "${rootfs}/var/cache/apt/archives/"*.deb "${rootfs}/var/lib/apt/lists/"*
+  as_root find "${rootfs}" -xdev -type f -perm /6000 -exec chmod ug-s {} +
   as_root tar -C "${rootfs}" -c . | docker import \
-    --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' - "${base_image}" >/dev/null
+    --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' \
+    --change "LABEL ${nosuid_label}=1" - "${base_image}" >/dev/null
   say "built ${base_image} in $(( $(date +%s) - started ))s"
 fi
 

@@ -185,12 +185,26 @@ def assert_container_contract(attrs: dict, *, job_id: str, store: str, workspace
     assert attrs["Config"]["Entrypoint"] == ["/bin/sh", "-c"]
     assert "-m mlops_tui.training.harness --job /job" in attrs["Config"]["Cmd"][0]
     mounts = {m["Destination"]: m for m in attrs["Mounts"]}
-    assert mounts["/job"]["RW"] is True
-    assert mounts["/job"]["Source"] == str(workspace.jobs_root / job_id)
+    assert set(mounts) == {"/job", "/input", "/data/train.parquet", "/data/holdout.parquet"}
+    assert mounts["/job"]["RW"] is True  # only the work folder is the job's
+    assert mounts["/job"]["Source"] == str(workspace.jobs_root / job_id / "work")
+    assert mounts["/input"]["RW"] is False
+    assert mounts["/input"]["Source"] == str(workspace.jobs_root / job_id / "input")
     assert mounts["/data/train.parquet"]["RW"] is False
     assert mounts["/data/holdout.parquet"]["RW"] is False
     assert attrs["Image"].startswith("sha256:")
-    assert (workspace.jobs_root / job_id).stat().st_uid == 10001
+    assert (workspace.jobs_root / job_id / "work").stat().st_uid == 10001
+    assert (workspace.jobs_root / job_id).stat().st_uid == os.geteuid()  # host files: ours
+    # hardening: no privilege gain, no capabilities, bounded PIDs and logs, read-only root
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+    assert host["PidsLimit"] == 512
+    assert host["ReadonlyRootfs"] is True
+    assert set(host["Tmpfs"]) == {"/tmp"} and "size=512m" in host["Tmpfs"]["/tmp"]
+    assert "noexec" in host["Tmpfs"]["/tmp"] and "nosuid" in host["Tmpfs"]["/tmp"]
+    assert host["LogConfig"] == {"Type": "json-file",
+                                 "Config": {"max-size": "10m", "max-file": "1"}}
+    assert host["Privileged"] is False
 
 
 def job_of(workspace: Workspace) -> str:
@@ -262,7 +276,7 @@ def test_retrain_in_a_container_records_image_and_container_environment(engine, 
     assert all(c["verdict"] != "incompatible" for c in diff["changes"])
 
     assert job_containers(engine, job_id) == []  # removed once the result was ingested
-    assert "finished: succeeded" in (ws.jobs_root / job_id / "job.log").read_text()
+    assert "finished: succeeded" in (ws.jobs_root / job_id / "runner.log").read_text()
     assert store_verifies(ws) == []
 
     # Level 0 against a serving image: the bare base image cannot load this model.
@@ -350,7 +364,8 @@ def test_container_start_failure_removes_the_created_container(engine, ws, shell
 
     job_id = str(uuid.uuid4())
     job_dir = ws.jobs_root / job_id
-    job_dir.mkdir()
+    for folder in (job_dir / "input", job_dir / "work"):
+        folder.mkdir(parents=True)
     train, holdout = job_dir.parent / "train.parquet", job_dir.parent / "holdout.parquet"
     for snapshot in (train, holdout):
         snapshot.write_bytes(b"PAR1")
@@ -358,7 +373,7 @@ def test_container_start_failure_removes_the_created_container(engine, ws, shell
     with pytest.raises(UnavailableError, match="failed to start .removed it."):
         docker_runner.start(ws, job_id, job_dir, train, holdout, spec)
     assert job_containers(engine, job_id) == []
-    assert "failed to start and was removed" in (job_dir / "job.log").read_text()
+    assert "failed to start and was removed" in (job_dir / "runner.log").read_text()
 
 
 def run_failing_retrain(engine, workspace: Workspace, code: int) -> tuple[dict, str, dict]:
@@ -395,9 +410,9 @@ def test_wall_clock_timeout_stops_then_fails_the_job(engine, ws):
     assert_container_contract(attrs, job_id=job_id, store=store_id(ws), workspace=ws)
     assert "timeout after 3s" in error["message"]
     assert attrs["Config"]["Cmd"][0].startswith("exec timeout -k 5 3 ")  # TERM, then KILL
-    log = (ws.jobs_root / job_id / "job.log").read_text()
+    log = (ws.jobs_root / job_id / "work" / "job.log").read_text()
     assert f"job {job_id}: regime {REGIME}" in log  # the harness's own output was kept
-    assert "failed (timeout after 3s)" in log
+    assert "failed (timeout after 3s)" in (ws.jobs_root / job_id / "runner.log").read_text()
     assert job_containers(engine, job_id) == []
 
 
@@ -421,7 +436,7 @@ def start_slow_job(workspace: Workspace) -> tuple[str, str]:
                              timeout=CLI_TIMEOUT)
     assert code == 0, err
     job_id = job_of(workspace)
-    wait_until(lambda: (workspace.jobs_root / job_id / "harness.pid").exists(), 120,
+    wait_until(lambda: (workspace.jobs_root / job_id / "work" / "harness.pid").exists(), 120,
                "the pipeline to start inside the container")
     return job_id, err
 
@@ -437,7 +452,7 @@ def test_launcher_killed_mid_job_then_reconcile_ingests_once(engine, ws):
         try:
             job_id = wait_until(lambda: ws.jobs_root.exists() and [p.name for p in
                                 ws.jobs_root.iterdir()], 120, "the job folder")[0]
-            wait_until(lambda: (ws.jobs_root / job_id / "harness.pid").exists(), 120,
+            wait_until(lambda: (ws.jobs_root / job_id / "work" / "harness.pid").exists(), 120,
                        "the pipeline to start inside the container")
             wait_until(lambda: job_state(ws, job_id) is JobState.RUNNING, 30, "job running")
             launcher.send_signal(signal.SIGKILL)
@@ -445,7 +460,7 @@ def test_launcher_killed_mid_job_then_reconcile_ingests_once(engine, ws):
         finally:
             if launcher.poll() is None:
                 launcher.kill()
-        (ws.jobs_root / job_id / "release").write_text("go\n")
+        (ws.jobs_root / job_id / "work" / "release").write_text("go\n")
         [container] = job_containers(engine, job_id)
         assert container.wait(timeout=120)["StatusCode"] == 0  # it went on without its launcher
         assert job_state(ws, job_id) is JobState.RUNNING
@@ -555,9 +570,9 @@ def test_host_pins_win_over_the_pipeline_requirements(tmp_path):
 
 
 @pytest.mark.parametrize(("runner", "message"), [
-    ({"memory": "lots"}, "[runner] memory 'lots' is not a size"),
-    ({"cpus": 0}, "[runner] cpus must be a positive number"),
-    ({"timeout_seconds": 0}, "[runner] timeout_seconds must be a positive whole number"),
+    ({"memory": "lots"}, "[runner] memory = 'lots': must be a size like 512m"),
+    ({"cpus": 0}, "[runner] cpus = 0: must be a finite number >= 0.01"),
+    ({"timeout_seconds": 0}, "[runner] timeout_seconds = 0: must be a whole number >= 1"),
 ])
 def test_runner_limits_are_validated(runner, message):
     from mlops_tui.core.config import ConfigError, parse_config

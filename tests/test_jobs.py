@@ -134,7 +134,7 @@ def test_a_result_removed_after_success_is_rejected_by_reconcile_with_exit_5(
     status = wait_for(started.handle, timeout=120)
     assert status.state == "succeeded"
     record_status(trained, started.job, status)
-    (started.handle.job_dir / "result.json").unlink()
+    (started.handle.job_dir / "work" / "result.json").unlink()
 
     code, out, err = run_cli("jobs", "reconcile", "--json", workspace=trained)
 
@@ -155,11 +155,11 @@ def test_cancel_ends_the_jobs_whole_process_group(trained: Workspace) -> None:
     install_pipeline(trained, slow_pipeline(with_child=True))
     before, artifacts = version_count(trained), artifact_files(trained)
     job_id = start_detached_retrain(trained)
-    job_dir = trained.jobs_root / job_id
-    child_pid = int(wait_until(lambda: (job_dir / "child.pid").exists()
-                               and (job_dir / "child.pid").read_text(), START_TIMEOUT,
+    work = trained.jobs_root / job_id / "work"  # the pipeline's cwd
+    child_pid = int(wait_until(lambda: (work / "child.pid").exists()
+                               and (work / "child.pid").read_text(), START_TIMEOUT,
                                "the pipeline to start its child process"))
-    harness_pid = int((job_dir / "harness.pid").read_text())
+    harness_pid = int((work / "harness.pid").read_text())
     try:
         assert not pid_gone(harness_pid) and not pid_gone(child_pid)
 
@@ -215,15 +215,15 @@ def test_a_sigkilled_launcher_is_followed_by_reconcile_which_ingests_exactly_onc
     harness_pid = None
     try:
         job_dir = wait_until(lambda: only_job_dir(trained, old_jobs), 30, "the job folder")
-        harness_pid = int(wait_until(lambda: (job_dir / "harness.pid").exists()
-                                     and (job_dir / "harness.pid").read_text(),
+        harness_pid = int(wait_until(lambda: (job_dir / "work" / "harness.pid").exists()
+                                     and (job_dir / "work" / "harness.pid").read_text(),
                                      START_TIMEOUT, "the harness to reach train()"))
         launcher.send_signal(signal.SIGKILL)
         assert launcher.wait(timeout=10) == -signal.SIGKILL
         assert not pid_gone(harness_pid)  # the job outlives its launcher
         assert job_state(trained, job_dir.name) is JobState.RUNNING
 
-        (job_dir / "release").write_text("go\n")
+        (job_dir / "work" / "release").write_text("go\n")
         wait_until(lambda: pid_gone(harness_pid), 60, "the harness to finish")
         reconcilers = [subprocess.Popen(
             [sys.executable, "-m", "mlops_tui.cli.main", "--workspace", str(trained.root),
@@ -290,7 +290,7 @@ def test_a_job_whose_launcher_died_before_recording_it_running_is_followed(
         assert (code, json.loads(out)) == (0, {"outcomes": []}), err
         assert job_state(trained, job_dir.name) is JobState.RUNNING
 
-        (job_dir / "release").write_text("go\n")
+        (job_dir / "work" / "release").write_text("go\n")
         wait_until(lambda: pid_gone(runner["pid"]), START_TIMEOUT + 60, "the harness to end")
         code, out, err = run_cli("jobs", "reconcile", "--json", workspace=trained)
     finally:

@@ -65,15 +65,21 @@ def put_bytes(root: Path, data: bytes, suffix: str = "") -> tuple[str, Path]:
     return sha256, target
 
 
+def put_verified_bytes(root: Path, data: bytes, suffix: str = "",
+                       expected_sha256: str | None = None, name: str = "artifact"):
+    """Store `data`, verifying it against `expected_sha256` if given."""
+    if expected_sha256 is not None:
+        sha256 = hashlib.sha256(data).hexdigest()
+        if sha256 != expected_sha256:
+            raise IntegrityError(f"{name}: sha256 {sha256[:12]}… does not match the recorded "
+                                 f"{expected_sha256[:12]}…")
+    return put_bytes(root, data, suffix)
+
+
 def put_file(root: Path, source: Path, suffix: str = "", expected_sha256: str | None = None):
     """Copy `source` into the store, verifying it against `expected_sha256` if given."""
-    data = Path(source).read_bytes()
-    sha256 = hashlib.sha256(data).hexdigest()
-    if expected_sha256 is not None and sha256 != expected_sha256:
-        raise IntegrityError(
-            f"{source}: sha256 {sha256[:12]}… does not match the recorded {expected_sha256[:12]}…"
-        )
-    return put_bytes(root, data, suffix)
+    return put_verified_bytes(root, Path(source).read_bytes(), suffix, expected_sha256,
+                              name=str(source))
 
 
 def resolve_inside(root: Path, relative: str) -> Path:

@@ -82,3 +82,17 @@ def restore(code_root: Path, code: CodeSnapshot, destination: Path) -> None:
         target = destination / entry.path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+
+
+def snapshot_document(code: CodeSnapshot) -> dict:
+    """A snapshot as plain data (kept in a job's spec until the job's version registers)."""
+    return {"hash": code.hash, "git_commit": code.git_commit, "git_dirty": code.git_dirty,
+            "files": [[f.path, f.sha256, f.size] for f in code.files]}
+
+
+def snapshot_from_document(document: dict) -> CodeSnapshot:
+    return CodeSnapshot(
+        hash=str(document["hash"]),
+        files=tuple(CodeFile(str(path), str(sha256), int(size))
+                    for path, sha256, size in document["files"]),
+        git_commit=document.get("git_commit"), git_dirty=document.get("git_dirty"))

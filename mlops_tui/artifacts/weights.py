@@ -65,6 +65,56 @@ def artifact_modules(data: bytes) -> set[str]:
     return modules
 
 
+def untrusted_types(data: bytes, extra_trusted: Iterable[str] = ()) -> list[str]:
+    """Types in a skops file beyond skops' defaults and the trusted list (nothing loaded).
+    IntegrityError when the bytes are not a skops file at all."""
+    import skops.io as sio
+
+    try:
+        found = set(sio.get_untrusted_types(data=data))
+    except Exception as error:  # noqa: BLE001 - zip, JSON or schema errors of a hostile file
+        raise IntegrityError(f"not a skops artifact: {type(error).__name__}: "
+                             f"{str(error)[:200]}") from None
+    return sorted(found - set(TRUSTED_TYPES) - set(extra_trusted))
+
+
+def _refuse_untrusted(name: str, refused: list[str]) -> None:
+    if refused:
+        raise UntrustedTypeError(
+            f"{name}: refused to load type {refused[0]}"
+            + (f" and {len(refused) - 1} more" if len(refused) > 1 else "")
+            + " (not on the trusted list; add it to [artifacts] trusted_types in mlops.toml "
+            "only if you trust where this model came from)",
+            detail={"types": refused},
+        )
+
+
+def loads_checked(data: bytes, *, name: str, extra_trusted: Iterable[str] = (),
+                  kind: str | None = None) -> Any:
+    """Deserialise untrusted bytes only if every type is trusted, then check the result is
+    a fitted-model-like estimator: it has `predict`, and with `kind` ("regressor" or
+    "classifier") scikit-learn agrees it is one."""
+    _refuse_untrusted(name, untrusted_types(data, extra_trusted))
+    import skops.io as sio
+
+    try:
+        estimator = sio.loads(data, trusted=sorted(set(sio.get_untrusted_types(data=data))))
+    except Exception as error:  # noqa: BLE001 - a damaged archive fails in many ways
+        raise IntegrityError(f"{name}: cannot be loaded: {type(error).__name__}: "
+                             f"{str(error)[:200]}") from None
+    if not callable(getattr(estimator, "predict", None)):
+        raise IntegrityError(f"{name}: holds a {type(estimator).__name__}, not an estimator "
+                             "with predict()")
+    if kind is not None:
+        from sklearn.base import is_classifier, is_regressor
+
+        check = is_regressor if kind == "regressor" else is_classifier
+        if not check(estimator):
+            raise IntegrityError(f"{name}: holds a {type(estimator).__name__}, which is not a "
+                                 f"{kind} (the pipeline's metric needs one)")
+    return estimator
+
+
 def load(
     path: Path,
     sha256: str,
@@ -77,17 +127,8 @@ def load(
     data = verify(path, sha256)
     import skops.io as sio
 
+    _refuse_untrusted(path.name, untrusted_types(data, extra_trusted))
     untrusted = set(sio.get_untrusted_types(data=data))
-    accepted = set(TRUSTED_TYPES) | set(extra_trusted)
-    refused = sorted(untrusted - accepted)
-    if refused:
-        raise UntrustedTypeError(
-            f"{path.name}: refused to load type {refused[0]}"
-            + (f" and {len(refused) - 1} more" if len(refused) > 1 else "")
-            + " (not on the trusted list; add it to [artifacts] trusted_types in mlops.toml "
-            "only if you trust where this model came from)",
-            detail={"types": refused},
-        )
     if recorded_sklearn and not allow_version_mismatch:
         import sklearn
 

@@ -10,7 +10,7 @@ import typer
 
 from mlops_tui.cli import context
 from mlops_tui.cli.jobs_cmd import job_doc, outcome_doc
-from mlops_tui.cli.output import JsonOption, emit, info
+from mlops_tui.cli.output import JsonOption, bounded_time, emit, info
 from mlops_tui.core.errors import ConflictError, IntegrityError
 
 
@@ -38,8 +38,10 @@ def ingest_command(
 
 def retrain_command(
     regime: Annotated[str, typer.Option(help="Regime to retrain.")],
-    since: Annotated[datetime | None, typer.Option(help="Only data at or after (UTC).")] = None,
-    until: Annotated[datetime | None, typer.Option(help="Only data before (UTC).")] = None,
+    since: Annotated[datetime | None, typer.Option(
+        callback=bounded_time, help="Only data at or after (UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(
+        callback=bounded_time, help="Only data before (UTC).")] = None,
     runner: Annotated[str | None, typer.Option(help="local, docker or auto (default: config).")] = None,
     wait: Annotated[bool, typer.Option(
         "--wait", help="Wait and ingest; exit 3 if the job fails, 5 if its result is rejected.",

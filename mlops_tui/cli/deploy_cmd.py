@@ -13,7 +13,7 @@ import typer
 
 from mlops_tui.cli import context
 from mlops_tui.cli.documents import event_doc
-from mlops_tui.cli.output import JsonOption, emit, info, warn_serving
+from mlops_tui.cli.output import MAX_COUNT, JsonOption, emit, info, warn_serving
 from mlops_tui.core.errors import ConflictError
 
 TargetOption = Annotated[str | None, typer.Option(
@@ -230,7 +230,7 @@ def serving_reconcile_command(as_json: JsonOption = False) -> None:
 
 def models_gc_command(
     keep: Annotated[int, typer.Option(
-        "--keep", min=1, help="Newest versions to keep per regime.")] = 3,
+        "--keep", min=1, max=MAX_COUNT, help="Newest versions to keep per regime.")] = 3,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
     as_json: JsonOption = False,
 ) -> None:

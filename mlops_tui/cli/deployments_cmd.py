@@ -9,6 +9,7 @@ import typer
 from mlops_tui.cli import context
 from mlops_tui.cli.documents import event_doc
 from mlops_tui.cli.output import JsonOption, LimitOption, emit, warn_serving
+from mlops_tui.core.text import printable
 
 app = typer.Typer(help="Active versions, champions and their history.", no_args_is_help=True)
 
@@ -37,7 +38,7 @@ def list_command(as_json: JsonOption = False) -> None:
     warn_serving(problems)
 
     def human(console) -> None:
-        from rich.table import Table
+        from mlops_tui.cli.render import TextTable as Table
 
         table = Table(box=None, header_style="bold")
         for column in ("role", "subject", "version", "since", "by", "pinned"):
@@ -51,7 +52,7 @@ def list_command(as_json: JsonOption = False) -> None:
         for pin in pinned:
             flag = "--target" if pin.kind.value == "active" else "--regime"
             console.print(f"{pin.subject} pinned to v{pin.version} by {pin.by} since "
-                          f"{pin.since:%Y-%m-%d %H:%M} ({pin.reason}); "
+                          f"{pin.since:%Y-%m-%d %H:%M} ({printable(pin.reason)}); "
                           f"'mlops-tui ct resume {flag} {pin.subject}' unpins it",
                           markup=False)
 
@@ -74,7 +75,7 @@ def history_command(
     events = history(context.workspace(), target=target, regime=regime, limit=limit or None)
 
     def human(console) -> None:
-        from rich.table import Table
+        from mlops_tui.cli.render import TextTable as Table
 
         table = Table(box=None, header_style="bold")
         for column in ("#", "at", "kind", "subject", "change", "action", "actor", "reason"):

@@ -6,6 +6,7 @@ import typer
 
 from mlops_tui.cli import context
 from mlops_tui.cli.output import JsonOption, emit
+from mlops_tui.core.text import printable
 
 SYMBOLS = {"ok": "✓", "info": "·", "warning": "!", "integrity": "✗", "unavailable": "✗"}
 
@@ -25,10 +26,11 @@ def doctor_command(as_json: JsonOption = False) -> None:
 
     def human(console) -> None:
         for check in report.checks:
-            console.print(f"{SYMBOLS.get(check.status, '?')} {check.name}: {check.message}",
-                          markup=False)
+            # messages carry file names and the lock holder's record: shown as text
+            console.print(f"{SYMBOLS.get(check.status, '?')} {check.name}: "
+                          f"{printable(check.message)}", markup=False)
             if check.fix and check.status != "ok":
-                console.print(f"    fix: {check.fix}", markup=False)
+                console.print(f"    fix: {printable(check.fix)}", markup=False)
         verdict = {0: "healthy", 3: "warnings", 5: "integrity problems",
                    6: "a required dependency is unavailable"}[report.exit_code]
         console.print(f"doctor: {verdict}", markup=False)

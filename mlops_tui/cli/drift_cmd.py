@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mlops_tui.cli import context
-from mlops_tui.cli.output import JsonOption, emit, info
+from mlops_tui.cli.output import JsonOption, bounded_time, emit, info
 
 app = typer.Typer(help="Data drift over time: features x windows, and explanations.",
                   no_args_is_help=True)
@@ -68,9 +68,9 @@ def show_command(
         help="Only windows of this regime, judged against its champion.")] = None,
     feature: Annotated[list[str] | None, typer.Option(
         "--feature", "-f", help="Only this feature (repeatable).")] = None,
-    since: Annotated[datetime | None, typer.Option(
+    since: Annotated[datetime | None, typer.Option(callback=bounded_time,
         help="Only windows at or after this UTC time, e.g. 2026-02-01.")] = None,
-    until: Annotated[datetime | None, typer.Option(
+    until: Annotated[datetime | None, typer.Option(callback=bounded_time,
         help="Only windows before this UTC time.")] = None,
     record: Annotated[bool, typer.Option(
         "--record/--no-record", help="Keep the result in the store (default) for the "
@@ -103,7 +103,7 @@ def show_command(
             report = replace(report, notes=(*report.notes, f"not recorded: {error.message}"))
 
     def human(console) -> None:
-        from rich.table import Table
+        from mlops_tui.cli.render import TextTable as Table
 
         if not report.windows:
             console.print("no windows to judge" + (f" ({'; '.join(report.notes)})"

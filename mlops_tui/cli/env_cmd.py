@@ -86,7 +86,7 @@ def diff_command(
     result = diff(context.workspace(), left, right)
 
     def human(console) -> None:
-        from rich.table import Table
+        from mlops_tui.cli.render import TextTable as Table
 
         verdict = result.verdict.label
         console.print(f"{result.left} -> {result.right}: {SYMBOLS[verdict]} {verdict.upper()}"

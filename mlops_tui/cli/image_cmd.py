@@ -64,7 +64,7 @@ def list_command(as_json: JsonOption = False) -> None:
     images = list_trainer_images()
 
     def human(console) -> None:
-        from rich.table import Table
+        from mlops_tui.cli.render import TextTable as Table
 
         table = Table(box=None, header_style="bold")
         for column in ("image", "id", "python", "base", "created", "size"):

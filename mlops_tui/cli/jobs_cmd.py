@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import sys
 import time
 from typing import Annotated
@@ -10,9 +11,11 @@ import typer
 
 from mlops_tui.cli import context
 from mlops_tui.cli.output import JsonOption, LimitOption, emit
+from mlops_tui.core.text import printable
 
 app = typer.Typer(help="Retrain jobs: list, show, logs, cancel, reconcile.", no_args_is_help=True)
 
+LOG_SHOWN_BYTES = 16 * 2**20  # `jobs logs` prints at most the log's last 16 MB
 JobArgument = Annotated[str, typer.Argument(help="Job id or a unique prefix (≥ 4 characters).")]
 
 
@@ -46,7 +49,7 @@ def list_command(
                      limit=limit or None)
 
     def human(console) -> None:
-        from rich.table import Table
+        from mlops_tui.cli.render import TextTable as Table
 
         table = Table(box=None, header_style="bold")
         for column in ("job", "regime", "runner", "state", "since", "reason"):
@@ -76,7 +79,7 @@ def show_command(job_id: JobArgument, as_json: JsonOption = False) -> None:
         console.print(f"job {job.id}  regime {job.regime}  runner {job.runner}  "
                       f"state {job.state.value}", markup=False)
         for state, at, reason in events:
-            console.print(f"  {at:%Y-%m-%d %H:%M:%S}  {state:<10} {reason}", markup=False)
+            console.print(f"  {at:%Y-%m-%d %H:%M:%S}  {state:<10} {printable(reason)}")
 
     emit(as_json, document, human)
 
@@ -90,24 +93,60 @@ def logs_command(
 
     Example: mlops-tui jobs logs 3f2a -f
     """
-    from mlops_tui.services.jobs import get_job, handle_for, log_path
+    from mlops_tui.cli.output import info
+    from mlops_tui.services.jobs import (
+        get_job,
+        handle_for,
+        log_size,
+        read_log,
+        read_runner_log,
+    )
 
     workspace = context.workspace()
     job = get_job(workspace, job_id)
-    path = log_path(workspace, job)
     handle = handle_for(workspace, job) if follow else None
-    position = 0
+    size = log_size(workspace, job)
+    position = max(0, size - LOG_SHOWN_BYTES)  # a log of any size prints in bounded time
+    if position:
+        info(f"job {job.short_id}: the log is {size / 2**20:,.0f} MB; showing its last "
+             f"{LOG_SHOWN_BYTES // 2**20} MB")
+    lines = LogLines()
     while True:
-        if path.exists():
-            with open(path, "rb") as log:
-                log.seek(position)
-                chunk = log.read()
-                position += len(chunk)
-            sys.stdout.write(chunk.decode(errors="replace"))
-            sys.stdout.flush()
+        chunk, refused = read_log(workspace, job, position)
+        if refused:
+            info(f"job log refused: {refused}")
+            break
+        position += len(chunk)
+        sys.stdout.write(lines.feed(chunk))
+        sys.stdout.flush()
         if handle is None or handle.status().finished:
+            if chunk:  # read to the end before stopping
+                continue
             break
         time.sleep(0.3)
+    sys.stdout.write(lines.close())
+    sys.stdout.flush()
+    runner_log = read_runner_log(workspace, job)
+    if runner_log:  # the launcher's own lines (image, container) go with the diagnostics
+        info(printable(runner_log.rstrip("\n"), multiline=True))
+
+
+class LogLines:
+    """Log bytes in chunks to printable text, whole lines at a time: a multi-byte character
+    or a CR LF split between two reads is decoded as one."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, chunk: bytes) -> str:
+        text = self._pending + self._decoder.decode(chunk)
+        complete, newline, self._pending = text.rpartition("\n")
+        return printable(complete + newline, multiline=True)
+
+    def close(self) -> str:
+        rest, self._pending = self._pending + self._decoder.decode(b"", final=True), ""
+        return printable(rest, multiline=True) + ("\n" if rest else "")
 
 
 @app.command("cancel")

@@ -40,9 +40,11 @@ from mlops_tui.cli.documents import audit_doc, event_doc
 from mlops_tui.cli.output import (
     JsonOption,
     LimitOption,
+    bounded_time,
     emit,
     info,
     report_error,
+    show_usage_error,
     warn_serving,
 )
 from mlops_tui.core.errors import ExitCode, MlopsError, UsageError
@@ -147,7 +149,7 @@ def lineage_command(
 
 @app.command("audit")
 def audit_command(
-    since: Annotated[datetime | None, typer.Option(
+    since: Annotated[datetime | None, typer.Option(callback=bounded_time,
         help="Only entries at or after this UTC time, e.g. 2026-01-31 or 2026-01-31T08:00.")] = None,
     limit: LimitOption = 200,
     as_json: JsonOption = False,
@@ -161,13 +163,15 @@ def audit_command(
     entries = audit_log(context.workspace(), since=since, limit=limit or None)
 
     def human(console) -> None:
-        from rich.table import Table
+        from mlops_tui.cli.render import TextTable as Table
 
         table = Table(box=None, header_style="bold")
         for column in ("#", "at", "actor", "action", "subject", "detail"):
             table.add_column(column)
         for entry in entries:
-            detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
+            # the reason first: it is what a person reads the audit for
+            detail = ", ".join(f"{k}={v}" for k, v in sorted(
+                entry.detail.items(), key=lambda item: (item[0] != "reason", item[0])))
             table.add_row(str(entry.seq), f"{entry.at:%Y-%m-%d %H:%M:%S}", entry.actor,
                           entry.action, entry.subject, detail[:80])
         console.print(table if entries else "no audit entries")
@@ -236,7 +240,7 @@ def run() -> None:
         if as_json:
             report_error(error, ExitCode.USAGE, "usage", True)
         else:
-            error.show()
+            show_usage_error(error)
         sys.exit(int(ExitCode.USAGE))
     except MlopsError as error:
         if debug:
@@ -249,6 +253,11 @@ def run() -> None:
         report_error(MlopsError("interrupted"), ExitCode.SIGINT, "interrupted", as_json)
         sys.exit(int(ExitCode.SIGINT))
     except Exception as error:  # noqa: BLE001 - the last line of defence
+        from mlops_tui.services.maintenance import as_disk_full
+
+        if (full := as_disk_full(error)) is not None:
+            report_error(full, full.code, full.kind, as_json)
+            sys.exit(int(full.code))
         if debug:
             raise
         report_error(error, ExitCode.INTERNAL, "internal", as_json)

@@ -8,7 +8,8 @@ import typer
 
 from mlops_tui.cli import context
 from mlops_tui.cli.documents import env_doc, version_doc
-from mlops_tui.cli.output import JsonOption, LimitOption, emit
+from mlops_tui.cli.output import MAX_COUNT, JsonOption, LimitOption, emit
+from mlops_tui.core.text import printable
 
 app = typer.Typer(help="Registered model versions.", no_args_is_help=True)
 
@@ -19,7 +20,8 @@ def list_command(
     trigger: Annotated[str | None, typer.Option(help="Only this trigger (manual, drift, ...).")] = None,
     runner: Annotated[str | None, typer.Option(help="Only this runner (local, docker).")] = None,
     limit: LimitOption = 200,
-    offset: Annotated[int, typer.Option(min=0, help="Skip this many (newest first).")] = 0,
+    offset: Annotated[int, typer.Option(
+        min=0, max=MAX_COUNT, help="Skip this many (newest first).")] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """List versions, newest first.
@@ -32,7 +34,7 @@ def list_command(
                          limit=limit or None, offset=offset)
 
     def human(console) -> None:
-        from rich.table import Table
+        from mlops_tui.cli.render import TextTable as Table
 
         table = Table(box=None, header_style="bold")
         for column in ("version", "regime", "created", "trigger", "runner", "metrics", "parent"):
@@ -75,8 +77,11 @@ def show_command(
     }
 
     def human(console) -> None:
-        console.print(f"[bold]{v.id}[/bold]  regime {v.regime}  trigger {v.trigger.value}  "
-                      f"runner {v.runner}  created {v.created_at:%Y-%m-%d %H:%M:%S}Z")
+        from rich.text import Text
+
+        console.print(Text.assemble((printable(v.id), "bold"), printable(
+            f"  regime {v.regime}  trigger {v.trigger.value}  "
+            f"runner {v.runner}  created {v.created_at:%Y-%m-%d %H:%M:%S}Z")))
         roles = [f"champion of {r}" for r in detail.champion_of] + [
             f"active on {t}" for t in detail.active_on]
         console.print(f"roles      {', '.join(roles) or '-'}")

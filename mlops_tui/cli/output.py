@@ -17,12 +17,28 @@ from typing import Annotated, Any
 import typer
 
 from mlops_tui.core.errors import MlopsError
+from mlops_tui.core.text import printable
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")
 ]
+# Counts passed to the store stay well inside a 64-bit integer: a larger one is exit 2
+# naming the option, not an SQL overflow.
+MAX_COUNT = 1_000_000_000
+TIME_YEARS = (1900, 9998)  # window arithmetic around a time must not leave datetime's range
+
+
+def bounded_time(ctx: typer.Context, param: typer.CallbackParam,
+                 value: datetime | None) -> datetime | None:
+    """A --since/--until callback: a time in TIME_YEARS, else exit 2 naming the option."""
+    if value is not None and not TIME_YEARS[0] <= value.year <= TIME_YEARS[1]:
+        raise typer.BadParameter(f"{value.date().isoformat()} is outside the years "
+                                 f"{TIME_YEARS[0]}-{TIME_YEARS[1]}", ctx=ctx, param=param)
+    return value
+
+
 LimitOption = Annotated[
-    int, typer.Option("--limit", min=0, help="At most this many rows (0: all).")
+    int, typer.Option("--limit", min=0, max=MAX_COUNT, help="At most this many rows (0: all).")
 ]
 
 
@@ -60,15 +76,15 @@ def print_json(document: Any) -> None:
 
 
 def _stderr_console():
-    from rich.console import Console
+    from mlops_tui.cli.render import TextConsole
 
-    return Console(stderr=True, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
+    return TextConsole(stderr=True, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
 
 
 def _stdout_console():
-    from rich.console import Console
+    from mlops_tui.cli.render import TextConsole
 
-    return Console(highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
+    return TextConsole(highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
 
 
 def emit(as_json: bool, document: Any, human: Callable[[Any], None]) -> None:
@@ -104,7 +120,17 @@ def report_error(error: Exception, code: int, kind: str, as_json: bool) -> None:
     message = error.message if isinstance(error, MlopsError) else str(error)
     if as_json:
         print_json(error_document(error, code, kind))
-    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.write(f"error: {printable(message)}\n")
+    sys.stderr.flush()
+
+
+def show_usage_error(error: Exception) -> None:
+    """click's usage error (it echoes the offending argument) with that argument escaped."""
+    import io
+
+    buffer = io.StringIO()
+    error.show(file=buffer)  # type: ignore[attr-defined]
+    sys.stderr.write(printable(buffer.getvalue(), multiline=True))
     sys.stderr.flush()
 
 

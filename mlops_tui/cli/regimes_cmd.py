@@ -35,7 +35,7 @@ def list_command(as_json: JsonOption = False) -> None:
     summaries, other = list_regimes(context.workspace())
 
     def human(console) -> None:
-        from rich.table import Table
+        from mlops_tui.cli.render import TextTable as Table
 
         table = Table(box=None, header_style="bold")
         for column in ("regime", "reference", "rows", "windows", "warnings", "last seen",

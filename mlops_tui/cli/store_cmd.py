@@ -10,6 +10,7 @@ import typer
 from mlops_tui.cli import context
 from mlops_tui.cli.output import JsonOption, emit, info, progress
 from mlops_tui.core.errors import IntegrityError
+from mlops_tui.core.text import printable
 
 app = typer.Typer(help="The DuckDB metadata store.", no_args_is_help=True)
 
@@ -55,9 +56,9 @@ def verify_command(
                     "warnings": report.warnings},
         )
     for repaired in report.repaired:  # derived state rebuilt, leftovers removed
-        info(f"repaired {repaired}")
-    for warning in report.warnings:
-        info(f"warning: {warning} ('mlops-tui store verify --repair' removes it)")
+        info(f"repaired {printable(repaired)}")
+    for warning in report.warnings:  # file names: shown as text
+        info(f"warning: {printable(warning)} ('mlops-tui store verify --repair' removes it)")
     emit(as_json, {"ok": True, "checked": report.checked, "warnings": report.warnings,
                    "leftovers": report.leftovers}
          | ({"repaired": report.repaired} if report.repaired else {}),

@@ -5,11 +5,13 @@ Every error names the section and key, so a typo costs one line to understand.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_tui.core.errors import UsageError
+from mlops_tui.core.names import CONTROL
 
 PERIOD = re.compile(r"(\d+)([mhdw])")
 RUNNERS = ("local", "docker", "auto")
@@ -17,10 +19,115 @@ RUNNERS = ("local", "docker", "auto")
 DRIFT_TESTS_NUMERIC = ("ks", "wasserstein", "psi", "jensenshannon")
 DRIFT_TESTS_CATEGORICAL = ("chi2", "z", "jensenshannon", "psi")
 MEMORY = re.compile(r"[1-9]\d*[bkmgBKMG]?")  # a Docker memory size: bytes, or b/k/m/g
+MEMORY_MIN, MEMORY_MAX = 6 << 20, 16384 << 30
+
+
+def _memory_bytes(text: str) -> int:
+    unit = text[-1].lower()
+    scale = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    return int(text[:-1]) * scale[unit] if unit in scale else int(text)
 
 
 class ConfigError(UsageError):
     kind = "config"
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric key allows; bounds are inclusive unless marked open."""
+
+    low: float
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    whole: bool = False
+
+    def allows(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if value < self.low or (self.low_open and value == self.low):
+            return False
+        return self.high is None or value < self.high or (
+            value == self.high and not self.high_open)
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.whole else "a finite number"
+        text = f"{kind} {'>' if self.low_open else '>='} {_number(self.low)}"
+        if self.high is not None:
+            text += f" and {'<' if self.high_open else '<='} {_number(self.high)}"
+        return text
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:g}"
+
+
+# Every numeric key of the schema and what it allows (docs/configuration.md lists them).
+# Upper bounds keep values inside what timers, Docker and timedelta accept.
+RANGES: dict[tuple[str, str], Range] = {
+    ("data", "max_file_mb"): Range(1, 1_048_576, whole=True),
+    ("drift", "p_value"): Range(0, 1, low_open=True, high_open=True),
+    ("drift", "distance"): Range(0, low_open=True),
+    ("drift", "dataset_share"): Range(0, 1, low_open=True),
+    ("drift", "min_rows"): Range(1, 1_000_000_000, whole=True),
+    ("drift", "regime_distance"): Range(0, low_open=True),
+    ("policy", "min_rows_to_retrain"): Range(1, 1_000_000_000, whole=True),
+    ("policy", "cooldown_minutes"): Range(0, 525_600, whole=True),
+    # the holdout side is chosen per mille of an id hash: finer shares round to nothing
+    ("pipeline", "holdout_share"): Range(0.001, 0.999),
+    ("runner", "cpus"): Range(0.01, 1024),  # Docker's smallest CPU quota
+    ("runner", "timeout_seconds"): Range(1, 2_592_000, whole=True),
+    ("store", "lock_timeout_seconds"): Range(0, 86_400, low_open=True),
+    ("tui", "refresh_seconds"): Range(0.5, 86_400),
+}
+# A drift window: a period of one minute up to 366 days, or a row count (at least the
+# four sub-windows of core/regimes.py).
+WINDOW_MAX_MINUTES = 366 * 24 * 60
+WINDOW_MINUTES = {"m": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}
+WINDOW_ROWS = Range(4, 100_000_000, whole=True)
+
+
+def _shown(value: Any) -> str:
+    """A TOML value as the file would spell it (nan, inf), short and escaped."""
+    if isinstance(value, float) and not math.isfinite(value):
+        text = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _bad(source: str, section: str, key: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"{source}: [{section}] {key} = {_shown(value)}: must be {allowed}")
+
+
+def _check_number(source: str, section: str, key: str, value: Any) -> None:
+    allowed = RANGES[(section, key)]
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (allowed.whole and not isinstance(value, int)) or not allowed.allows(value)):
+        raise _bad(source, section, key, value, allowed.describe())
+
+
+def _check_text(source: str, section: str, key: str, value: str) -> None:
+    if CONTROL.search(value):
+        raise _bad(source, section, key, value, "text without control characters")
+
+
+def check_window(source: str, window: str) -> None:
+    """`0h`, `3rows` or a period past a year fail here, not at the first drift run."""
+    allowed = (f"a period N + m, h, d or w of 1m to {WINDOW_MAX_MINUTES // (24 * 60)}d "
+               f"(e.g. 1h, 6h, 1d, 1w) or a row count from {_number(WINDOW_ROWS.low)} to "
+               f"{_number(WINDOW_ROWS.high or 0)} (e.g. 5000rows)")
+    period = PERIOD.fullmatch(window)
+    rows = re.fullmatch(r"(\d+)rows", window)
+    if period:
+        minutes = int(period.group(1)) * WINDOW_MINUTES[period.group(2)]
+        if 1 <= minutes <= WINDOW_MAX_MINUTES:
+            return
+    elif rows and WINDOW_ROWS.allows(int(rows.group(1))):
+        return
+    raise _bad(source, "data", "window", window, allowed)
 
 
 @dataclass(frozen=True)
@@ -131,17 +238,18 @@ def _section(raw: dict[str, Any], name: str, cls: type, source: str) -> Any:
         if isinstance(default, tuple) or known[key].type.startswith("tuple"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{source}: [{name}] {key} must be a list of strings")
+            for item in value:
+                _check_text(source, name, key, item)
             value = tuple(value)
         elif isinstance(default, bool):
             if not isinstance(value, bool):
                 raise ConfigError(f"{source}: [{name}] {key} must be true or false")
-        elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{source}: [{name}] {key} must be a number, not {value!r}")
-            if isinstance(default, int) and not isinstance(value, int):
-                raise ConfigError(f"{source}: [{name}] {key} must be a whole number")
+        elif isinstance(default, (int, float)):
+            _check_number(source, name, key, value)
         elif not isinstance(value, str) and value is not None:
             raise ConfigError(f"{source}: [{name}] {key} must be a string, not {value!r}")
+        elif isinstance(value, str):
+            _check_text(source, name, key, value)
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -163,34 +271,26 @@ def parse_config(raw: dict[str, Any], source: str = "mlops.toml") -> Config:
         isinstance(k, str) and isinstance(v, str) for k, v in keymap.items()
     ):
         raise ConfigError(f"{source}: [keymap] maps binding ids to key strings")
+    for binding, keys in keymap.items():
+        _check_text(source, "keymap", repr(binding) if CONTROL.search(binding) else binding, keys)
     config = Config(**parsed, keymap=dict(keymap))
     _check(config, source)
     return config
 
 
 def _check(config: Config, source: str) -> None:
-    if not PERIOD.fullmatch(config.data.window) and not re.fullmatch(r"\d+rows", config.data.window):
-        raise ConfigError(
-            f"{source}: [data] window {config.data.window!r} is not a period like 1h, 6h, 1d, "
-            "1w or a row count like 5000rows"
-        )
+    check_window(source, config.data.window)
     if config.runner.kind not in RUNNERS:
         raise ConfigError(f"{source}: [runner] kind must be one of {', '.join(RUNNERS)}")
-    if not MEMORY.fullmatch(config.runner.memory):
-        raise ConfigError(f"{source}: [runner] memory {config.runner.memory!r} is not a size "
-                          "like 512m or 2g")
-    if not 0 < config.runner.cpus <= 1024:
-        raise ConfigError(f"{source}: [runner] cpus must be a positive number")
-    if config.runner.timeout_seconds <= 0:
-        raise ConfigError(f"{source}: [runner] timeout_seconds must be a positive whole number")
-    if not 0 < config.pipeline.holdout_share < 1:
-        raise ConfigError(f"{source}: [pipeline] holdout_share must be between 0 and 1")
+    memory = config.runner.memory
+    if not MEMORY.fullmatch(memory) or not (
+            MEMORY_MIN <= _memory_bytes(memory) <= MEMORY_MAX):
+        raise _bad(source, "runner", "memory", memory,
+                   "a size like 512m or 2g, from 6m (Docker's minimum) to 16384g")
     if config.drift.threshold_mode not in ("fixed", "reference"):
         raise ConfigError(f"{source}: [drift] threshold_mode must be 'fixed' or 'reference'")
     if config.data.nan_policy not in ("reject", "missing"):
         raise ConfigError(f"{source}: [data] nan_policy must be 'reject' or 'missing'")
-    if config.data.max_file_mb <= 0:
-        raise ConfigError(f"{source}: [data] max_file_mb must be a positive whole number")
     for key, allowed in (("numeric_test", DRIFT_TESTS_NUMERIC),
                          ("categorical_test", DRIFT_TESTS_CATEGORICAL)):
         if getattr(config.drift, key) not in ("auto", *allowed):

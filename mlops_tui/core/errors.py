@@ -64,3 +64,9 @@ class IntegrityError(MlopsError):
 class UnavailableError(MlopsError):
     code = ExitCode.UNAVAILABLE
     kind = "unavailable"
+
+
+class DiskFullError(UnavailableError):
+    """No space left on a workspace or destination folder (ENOSPC, EDQUOT)."""
+
+    kind = "disk-full"

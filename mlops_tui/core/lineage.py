@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_tui.core.models import CodeSnapshot, DataSnapshot, EnvSnapshot, ModelVersion
+from mlops_tui.core.text import printable
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,8 @@ def to_dot(root: LineageNode) -> str:
 
     visit(root)
 
-    def quote(text: str) -> str:
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    def quote(text: str) -> str:  # control characters as visible escapes, then DOT-quoted
+        return '"' + printable(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     out = ["digraph lineage {", "  rankdir=LR;"]
     for key, node in sorted(nodes.items()):

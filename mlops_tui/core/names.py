@@ -9,6 +9,17 @@ from mlops_tui.core.errors import InvalidNameError, NotFoundError
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 VERSION_PATTERN = re.compile(r"v?([0-9]{1,12})")
+# C0 and C1 control characters (NUL, ESC, CSI...): refused in ids and column names.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+PLAIN_COLUMN = re.compile(r"[^\s,\[\]'\"]([^,\[\]'\"]*[^\s,\[\]'\"])?")
+
+
+def shown_column(name: str) -> str:
+    """A column name for a message: as is when plain, else repr-escaped and shortened."""
+    if PLAIN_COLUMN.fullmatch(name) and name.isprintable() and len(name) <= 60:
+        return name
+    text = repr(name)
+    return text if len(text) <= 60 else text[:57] + "...'"
 
 
 def _shown(value: str) -> str:

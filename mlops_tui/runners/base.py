@@ -3,6 +3,7 @@
 A job's outcome is read from its folder, not from a process exit code, so a job whose
 launcher died can still be followed to its true end: result.json means it trained,
 failure.json carries the harness's reason, the cancel marker means an operator stopped it.
+The job's own files are read through `JobFolder`, which refuses anything planted.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from mlops_tui.runners.folder import JobFolder, UntrustedFileError
 from mlops_tui.training.contract import CANCEL_FILE, FAILURE_FILE, LOG_FILE, RESULT_FILE
 
-RUNNER_FILE = "runner.json"  # every runner writes it once the job is launched
+RUNNER_FILE = "runner.json"  # every runner writes it (host side) once the job is launched
 
 
 @dataclass(frozen=True)
@@ -39,19 +41,29 @@ class JobHandle(Protocol):
     def detail(self) -> dict: ...
 
 
+def failure_reason(folder: JobFolder) -> str:
+    """The harness's reason from failure.json (or why that file was refused)."""
+    try:
+        document = json.loads(folder.read(FAILURE_FILE))
+    except UntrustedFileError as error:
+        return f"the harness failed ({error.message})"
+    except (OSError, ValueError):
+        return "the harness failed (unreadable failure.json)"
+    reason = document.get("reason", "") if isinstance(document, dict) else ""
+    return str(reason)[:500] or "the harness failed"
+
+
 def outcome_from_folder(job_dir: Path, ended_how: str = "") -> JobStatus:
-    """The state of a job whose process has ended, from the files it left."""
-    if (job_dir / CANCEL_FILE).exists():
+    """The state of a job whose process has ended, from the files it left. A planted
+    result.json (a FIFO, a link) still reads as "succeeded": ingesting it refuses it with
+    the reason, so the job ends `rejected` rather than silently `lost`."""
+    folder = JobFolder(job_dir)
+    if folder.has_host_file(CANCEL_FILE):
         return JobStatus("cancelled", "cancelled by an operator")
-    if (job_dir / RESULT_FILE).exists():
+    if folder.exists(RESULT_FILE):
         return JobStatus("succeeded")
-    failure = job_dir / FAILURE_FILE
-    if failure.exists():
-        try:
-            reason = json.loads(failure.read_text()).get("reason", "")
-        except (OSError, ValueError):
-            reason = "the harness failed (unreadable failure.json)"
-        return JobStatus("failed", str(reason)[:500] or "the harness failed")
+    if folder.exists(FAILURE_FILE):
+        return JobStatus("failed", failure_reason(folder))
     return JobStatus("lost", ended_how or "the job ended without a result or a failure report")
 
 
@@ -71,8 +83,5 @@ def wait_for(handle: JobHandle, timeout: float | None = None, poll: float = 0.2,
 
 
 def log_tail(job_dir: Path, lines: int = 20) -> str:
-    try:
-        text = (job_dir / LOG_FILE).read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
+    """The job log's last lines, read safely (a refused log gives a one-line note)."""
+    return JobFolder(job_dir).tail(LOG_FILE, lines)

@@ -1,15 +1,18 @@
 """The Docker runner: the harness in a container of a trainer image, through the docker SDK.
 
 Same handle as the local runner. A job's container is `mlops-tui-<job_id>`, labelled with the
-job id, the store id and the regime; it runs as a fixed non-root uid that owns the job folder,
-with the train/holdout snapshots mounted read-only, the job folder read-write, a memory limit
-with swap equal to it, a CPU limit, no network unless configured, and a wall-clock timeout
-(enforced inside the container by `timeout`, and by whoever polls the handle as a backstop).
-The harness writes its output straight into the job's log file, so the log is kept when the
-container is gone and survives a launcher that died.
+job id, the store id and the regime; it runs as a fixed non-root uid that owns only the job's
+work folder (mounted read-write at /job), with its input (spec and pipeline) and the
+train/holdout snapshots mounted read-only, a read-only root filesystem with a tmpfs for
+scratch space, no new privileges, every capability dropped, a PIDs limit, a memory limit with
+swap equal to it, a CPU limit, a bounded engine log, no network unless configured, and a
+wall-clock timeout (enforced inside the container by `timeout`, and by whoever polls the
+handle as a backstop). The harness writes its output straight into work/job.log, so the log
+is kept when the container is gone and survives a launcher that died.
 
-Outcomes are read from the container's state and the job folder, and the final one is written
-to `exit.json`, so it can be re-read after the container is removed. This module never
+Outcomes are read from the container's state and the job folder (the job's files through
+`JobFolder`, never following what the job planted), and the final one is written to the
+host-side `exit.json`, so it can be re-read after the container is removed. This module never
 touches the store (the services decide when a container may be removed) and never pulls an
 image: every image must already be in the engine.
 """
@@ -28,6 +31,7 @@ from typing import Any
 from mlops_tui.core.config import RunnerSettings
 from mlops_tui.core.errors import UnavailableError
 from mlops_tui.runners.base import RUNNER_FILE, JobStatus, outcome_from_folder
+from mlops_tui.runners.folder import JobFolder, append_host_log, create_log, write_host_file
 from mlops_tui.training.contract import CANCEL_FILE, FAILURE_FILE, LOG_FILE, RESULT_FILE
 
 NAME = "docker"
@@ -44,6 +48,10 @@ EXIT_FILE = "exit.json"  # the final state, kept after the container is removed
 TIMED_OUT_FILE = "timed-out"  # the host stopped the container at its wall-clock limit
 PREPARING_GRACE_SECONDS = 600  # a job folder not yet started is trusted this long
 CONTAINER_JOB_DIR = "/job"
+CONTAINER_INPUT_DIR = "/input"
+PIDS_LIMIT = 512  # threads count too: BLAS and joblib pools need room
+SCRATCH_TMPFS = "rw,nosuid,nodev,noexec,size=512m,mode=1777"  # /tmp; counts as memory
+ENGINE_LOG = {"max-size": "10m", "max-file": "1"}  # the harness logs to work/job.log instead
 CONTAINER_TRAIN = "/data/train.parquet"
 CONTAINER_HOLDOUT = "/data/holdout.parquet"
 VENV_PYTHON = "/opt/venv/bin/python"
@@ -254,19 +262,7 @@ def _remove_quietly(container) -> bool:
 
 
 def _append_log(job_dir: Path, line: str) -> None:
-    try:
-        with open(job_dir / LOG_FILE, "a", encoding="utf-8") as log:
-            log.write(f"[docker] {line}\n")
-    except OSError:
-        pass
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
+    append_host_log(job_dir, f"[docker] {line}")
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -287,6 +283,7 @@ class DockerJobHandle:
     def __init__(self, job_id: str, job_dir: Path, detail: dict[str, Any]) -> None:
         self.job_id = job_id
         self.job_dir = job_dir
+        self.folder = JobFolder(job_dir)
         self._detail = detail
 
     @property
@@ -309,7 +306,7 @@ class DockerJobHandle:
             return None
 
     def status(self) -> JobStatus:
-        recorded = _read_json(self.job_dir / EXIT_FILE)
+        recorded = self.folder.host_json(EXIT_FILE)
         if recorded is not None:
             return JobStatus(str(recorded.get("state", "lost")), str(recorded.get("reason", "")))
         container = self._container()
@@ -324,7 +321,7 @@ class DockerJobHandle:
             # The in-container timeout did not end it: stop, then kill, from here.
             _append_log(self.job_dir, f"timeout after {self.timeout_seconds}s: stopping the "
                                       "container from the host")
-            (self.job_dir / TIMED_OUT_FILE).write_text(f"{self.timeout_seconds}\n")
+            write_host_file(self.job_dir, TIMED_OUT_FILE, f"{self.timeout_seconds}\n")
             container.stop(timeout=STOP_GRACE_SECONDS)
             container.reload()
             state = container.attrs.get("State", {})
@@ -336,7 +333,7 @@ class DockerJobHandle:
         return self._final(self._classify(state))
 
     def _without_container(self) -> JobStatus:
-        if not (self.job_dir / RUNNER_FILE).exists():  # the container was never started
+        if not self.folder.has_host_file(RUNNER_FILE):  # the container was never started
             # (the jobs service asks the launcher recorded in the spec; this is the fallback)
             if self.job_dir.exists():
                 age = time.time() - self.job_dir.stat().st_mtime
@@ -355,17 +352,17 @@ class DockerJobHandle:
         started = _parse_time(state.get("StartedAt"))
         finished = _parse_time(state.get("FinishedAt"))
         ran = (finished - started).total_seconds() if started and finished else 0.0
-        if (self.job_dir / CANCEL_FILE).exists():
+        if self.folder.has_host_file(CANCEL_FILE):
             return JobStatus("cancelled", "cancelled by an operator")
-        if (self.job_dir / RESULT_FILE).exists():  # written last and atomically: it finished
+        if self.folder.exists(RESULT_FILE):  # written last and atomically: it finished
             return JobStatus("succeeded")
-        timed_out = ((self.job_dir / TIMED_OUT_FILE).exists() or code == TIMEOUT_EXIT_CODE
+        timed_out = (self.folder.has_host_file(TIMED_OUT_FILE) or code == TIMEOUT_EXIT_CODE
                      or (code in (137, 143) and not oom_killed and ran >= self.timeout_seconds))
         if timed_out:
             return JobStatus("failed", f"timeout after {self.timeout_seconds}s")
         if oom_killed:
             return JobStatus("failed", f"out of memory (limit {self.memory})")
-        if (self.job_dir / FAILURE_FILE).exists():
+        if self.folder.exists(FAILURE_FILE):
             return outcome_from_folder(self.job_dir)
         if code == 137:
             return JobStatus("failed", f"killed (possibly out of memory, limit {self.memory})")
@@ -376,19 +373,17 @@ class DockerJobHandle:
         """Keep the outcome in the job folder (the container may be removed next)."""
         if not status.finished:
             return status
-        path = self.job_dir / EXIT_FILE
-        if not path.exists() and self.job_dir.exists():
-            temp = path.with_name(f".{EXIT_FILE}.tmp")
-            temp.write_text(json.dumps({"state": status.state, "reason": status.reason,
-                                        "at": datetime.now(UTC).isoformat()}))
-            os.replace(temp, path)
+        if not self.folder.has_host_file(EXIT_FILE) and self.job_dir.is_dir():
+            write_host_file(self.job_dir, EXIT_FILE, json.dumps(
+                {"state": status.state, "reason": status.reason,
+                 "at": datetime.now(UTC).isoformat()}))
             _append_log(self.job_dir, f"container {container_name(self.job_id)} finished: "
                                       f"{status.state}" + (f" ({status.reason})" if status.reason
                                                            else ""))
         return status
 
     def cancel(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        (self.job_dir / CANCEL_FILE).write_text("cancelled\n")
+        write_host_file(self.job_dir, CANCEL_FILE, "cancelled\n")
         container = self._container()
         if container is not None and container.status in ("running", "restarting", "paused",
                                                           "created"):
@@ -396,18 +391,12 @@ class DockerJobHandle:
         self.status()
 
 
-def _chown_tree(root: Path, uid: int, gid: int) -> None:
-    os.chown(root, uid, gid)
-    for directory, subdirectories, files in os.walk(root):
-        for name in subdirectories + files:
-            os.chown(os.path.join(directory, name), uid, gid, follow_symlinks=False)
-
-
-def job_user(job_dir: Path) -> str:
-    """The uid:gid a job runs as: JOB_UID when we may give it the folder, else our own
-    (never root)."""
+def job_user(work_dir: Path) -> str:
+    """The uid:gid a job runs as: JOB_UID when we may give it the work folder (nothing else
+    of the job folder), else our own (never root)."""
     if os.geteuid() == 0:
-        _chown_tree(job_dir, JOB_UID, JOB_UID)
+        for path in (work_dir, *work_dir.iterdir()):  # only the empty log, before the start
+            os.chown(path, JOB_UID, JOB_UID, follow_symlinks=False)
         return f"{JOB_UID}:{JOB_UID}"
     return f"{os.getuid()}:{os.getgid()}"
 
@@ -419,7 +408,8 @@ def harness_command(timeout_seconds: int) -> list[str]:
     """The shell script the container runs: the harness under a wall-clock limit (TERM, then
     KILL after the grace), its output appended to the job log."""
     harness = (f"{VENV_PYTHON} -m mlops_tui.training.harness --job {CONTAINER_JOB_DIR} "
-               f"--train {CONTAINER_TRAIN} --holdout {CONTAINER_HOLDOUT}")
+               f"--input {CONTAINER_INPUT_DIR} --train {CONTAINER_TRAIN} "
+               f"--holdout {CONTAINER_HOLDOUT}")
     return [f"exec timeout -k {STOP_GRACE_SECONDS} {int(timeout_seconds)} {harness} "
             f">>{CONTAINER_JOB_DIR}/{LOG_FILE} 2>&1"]
 
@@ -428,8 +418,9 @@ def container_arguments(*, job_id: str, job_dir: Path, train: Path, holdout: Pat
                         settings: RunnerSettings, labels: dict[str, str], user: str
                         ) -> dict[str, Any]:
     """Everything `containers.create` gets, as data (so it can be checked and logged)."""
-    from docker.types import Mount
+    from docker.types import LogConfig, Mount
 
+    folder = JobFolder(job_dir)
     return {
         "image": image,
         "entrypoint": SHELL_ENTRYPOINT,
@@ -441,7 +432,8 @@ def container_arguments(*, job_id: str, job_dir: Path, train: Path, holdout: Pat
         "environment": {"HOME": "/tmp", "PYTHONUNBUFFERED": "1",
                         "PYTHONDONTWRITEBYTECODE": "1"},
         "mounts": [
-            Mount(CONTAINER_JOB_DIR, str(job_dir), type="bind", read_only=False),
+            Mount(CONTAINER_JOB_DIR, str(folder.work_dir), type="bind", read_only=False),
+            Mount(CONTAINER_INPUT_DIR, str(folder.input_dir), type="bind", read_only=True),
             Mount(CONTAINER_TRAIN, str(train), type="bind", read_only=True),
             Mount(CONTAINER_HOLDOUT, str(holdout), type="bind", read_only=True),
         ],
@@ -449,6 +441,12 @@ def container_arguments(*, job_id: str, job_dir: Path, train: Path, holdout: Pat
         "memswap_limit": settings.memory,
         "nano_cpus": int(round(settings.cpus * 1e9)),
         "network_mode": "bridge" if settings.network else "none",
+        "read_only": True,
+        "tmpfs": {"/tmp": SCRATCH_TMPFS},
+        "security_opt": ["no-new-privileges"],
+        "cap_drop": ["ALL"],
+        "pids_limit": PIDS_LIMIT,
+        "log_config": LogConfig(type="json-file", config=dict(ENGINE_LOG)),
         "detach": True,
     }
 
@@ -465,8 +463,9 @@ def start(workspace, job_id: str, job_dir: Path, train: Path, holdout: Path,
         raise UnavailableError(f"job {job_id[:8]} names no trainer image")
     engine = client()
     require_image(image, "trainer image")
-    (job_dir / LOG_FILE).touch()
-    user = job_user(job_dir)
+    folder = JobFolder(job_dir)
+    os.close(create_log(folder.work_dir / LOG_FILE))
+    user = job_user(folder.work_dir)
     labels = {LABEL_KIND: "job", LABEL_JOB: job_id, LABEL_STORE: str(spec.get("store_id", "")),
               LABEL_REGIME: str(spec.get("regime", "")), LABEL_WORKSPACE: str(workspace.root)}
     arguments = container_arguments(job_id=job_id, job_dir=job_dir, train=train,
@@ -493,7 +492,7 @@ def start(workspace, job_id: str, job_dir: Path, train: Path, holdout: Path,
         "timeout_seconds": settings.timeout_seconds,
         "started_at": datetime.now(UTC).isoformat(),
     }
-    (job_dir / RUNNER_FILE).write_text(json.dumps(detail, indent=2))
+    write_host_file(job_dir, RUNNER_FILE, json.dumps(detail, indent=2))
     _append_log(job_dir, f"container {detail['container']} started from {detail['image']} "
                          f"({image[:19]}): memory {settings.memory}, cpus {settings.cpus}, "
                          f"network {detail['network']}, timeout {settings.timeout_seconds}s, "
@@ -504,7 +503,7 @@ def start(workspace, job_id: str, job_dir: Path, train: Path, holdout: Path,
 def attach(job_id: str, job_dir: Path, settings: RunnerSettings | None = None
            ) -> DockerJobHandle:
     """A handle for a job started by another (possibly dead) process."""
-    detail = _read_json(job_dir / RUNNER_FILE)
+    detail = JobFolder(job_dir).host_json(RUNNER_FILE)
     if detail is None:
         current = settings or RunnerSettings()
         detail = {"runner": NAME, "container": container_name(job_id),

@@ -1,4 +1,9 @@
-"""The embedded default runner: the harness in a subprocess, in its own process group."""
+"""The embedded default runner: the harness in a subprocess, in its own process group.
+
+It runs the pipeline as the operator, without isolation: the pipeline's code can do whatever
+the operator can. The host still reads the job's files as untrusted (see `folder`), but only
+the Docker runner keeps a hostile pipeline away from the host.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import time
 from pathlib import Path
 
 from mlops_tui.runners.base import RUNNER_FILE, JobStatus, outcome_from_folder
+from mlops_tui.runners.folder import JobFolder, create_log, write_host_file
 from mlops_tui.training.contract import CANCEL_FILE, FAILURE_FILE, LOG_FILE, RESULT_FILE
 
 NAME = "local"
@@ -70,9 +76,10 @@ class LocalJobHandle:
     def cancel(self, grace: float = 3.0) -> None:
         """Mark the job cancelled and end its whole process group (TERM, then KILL)."""
         alive = self._alive()
-        finished = any((self.job_dir / name).exists() for name in (RESULT_FILE, FAILURE_FILE))
+        folder = JobFolder(self.job_dir)
+        finished = any(folder.exists(name) for name in (RESULT_FILE, FAILURE_FILE))
         if self.job_dir.is_dir() and (alive or not finished):
-            (self.job_dir / CANCEL_FILE).write_text("cancelled\n")
+            write_host_file(self.job_dir, CANCEL_FILE, "cancelled\n")
         if not alive:
             return
         try:
@@ -94,14 +101,15 @@ class LocalJobHandle:
         return {"runner": NAME, "pid": self.pid, "start_ticks": self.start_ticks}
 
 
-def harness_command(job_dir: Path, train: Path, holdout: Path) -> list[str]:
-    return [sys.executable, "-m", "mlops_tui.training.harness", "--job", str(job_dir),
-            "--train", str(train), "--holdout", str(holdout)]
+def harness_command(folder: JobFolder, train: Path, holdout: Path) -> list[str]:
+    return [sys.executable, "-m", "mlops_tui.training.harness", "--job", str(folder.work_dir),
+            "--input", str(folder.input_dir), "--train", str(train), "--holdout", str(holdout)]
 
 
 def start(job_id: str, job_dir: Path, train: Path, holdout: Path) -> LocalJobHandle:
     """Launch the harness in a new session (so cancel can end the whole group)."""
-    log = open(job_dir / LOG_FILE, "ab")
+    folder = JobFolder(job_dir)
+    log = create_log(folder.work_dir / LOG_FILE)
     try:
         package_root = str(Path(__file__).resolve().parents[2])
         environment = dict(os.environ)
@@ -109,20 +117,20 @@ def start(job_id: str, job_dir: Path, train: Path, holdout: Path) -> LocalJobHan
             p for p in (package_root, environment.get("PYTHONPATH")) if p)
         environment.pop("MLOPS_TUI_FAULT", None)  # the store's test hook is not the job's
         process = subprocess.Popen(
-            harness_command(job_dir, train, holdout), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, cwd=job_dir, start_new_session=True, env=environment,
+            harness_command(folder, train, holdout), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, cwd=folder.work_dir, start_new_session=True,
+            env=environment,
         )
     finally:
-        log.close()
+        os.close(log)
     handle = LocalJobHandle(job_id, job_dir, process.pid, _proc_start_ticks(process.pid), process)
-    (job_dir / RUNNER_FILE).write_text(json.dumps(handle.detail()))
+    write_host_file(job_dir, RUNNER_FILE, json.dumps(handle.detail()))
     return handle
 
 
 def attach(job_id: str, job_dir: Path) -> LocalJobHandle:
     """A handle for a job started by another (possibly dead) process."""
-    try:
-        detail = json.loads((job_dir / RUNNER_FILE).read_text())
-    except (OSError, ValueError):
+    detail = JobFolder(job_dir).host_json(RUNNER_FILE)
+    if detail is None:
         return LocalJobHandle(job_id, job_dir, -1, None)
     return LocalJobHandle(job_id, job_dir, int(detail.get("pid", -1)), detail.get("start_ticks"))

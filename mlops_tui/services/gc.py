@@ -25,6 +25,7 @@ from mlops_tui.store import deployments as deployment_sql
 
 ORPHAN_GRACE_SECONDS = 3600  # a registration writes its blob before it commits: leave new ones
 AGE = re.compile(r"(\d+)([hdw])")
+MAX_AGE_HOURS = 100 * 365 * 24
 
 
 @dataclass(frozen=True)
@@ -137,10 +138,12 @@ def parse_age(text: str) -> timedelta:
     """`12h`, `7d`, `2w` as a timedelta."""
     match = AGE.fullmatch(text.strip())
     if not match:
-        raise UsageError(f"invalid age {text[:20]!r}: expected e.g. 12h, 7d or 2w")
+        raise UsageError(f"invalid age {text[:20]!r} (--older-than): expected e.g. 12h, 7d or 2w")
     number, unit = int(match.group(1)), match.group(2)
-    return timedelta(hours=number) if unit == "h" else timedelta(
-        days=number * (7 if unit == "w" else 1))
+    hours = number * {"h": 1, "d": 24, "w": 168}[unit]
+    if hours > MAX_AGE_HOURS:  # timedelta and the clock overflow long before 10**20 days
+        raise UsageError(f"invalid age {text[:20]!r} (--older-than): at most {MAX_AGE_HOURS // 24}d")
+    return timedelta(hours=hours)
 
 
 def _tree_size(path: Path) -> int:

@@ -485,12 +485,12 @@ def ensure_trainer_image(workspace: Workspace, pipeline_dir: Path, *, rebuild: b
 
 
 def log_into(job_dir: Path) -> Callable[[str], None]:
-    """A build-log sink that appends to a job's log file (so the job shows its image)."""
-    from mlops_tui.training.contract import LOG_FILE
+    """A build-log sink that appends to the job's host-side runner log (so the job shows its
+    image; never into the folder the job writes)."""
+    from mlops_tui.runners.folder import append_host_log
 
     def write(line: str) -> None:
-        with open(job_dir / LOG_FILE, "a", encoding="utf-8") as log:
-            log.write(f"[image] {line}\n")
+        append_host_log(job_dir, f"[image] {line}")
 
     return write
 

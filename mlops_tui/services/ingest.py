@@ -16,11 +16,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlops_tui.core.errors import UsageError
-from mlops_tui.core.names import validate_name
+from mlops_tui.core.errors import DiskFullError, UsageError
+from mlops_tui.core.names import shown_column, validate_name
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import observations as observation_sql
 from mlops_tui.store import registry as registry_sql
+from mlops_tui.store import space
 
 CHUNK = 1 << 20
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -102,7 +103,7 @@ def scan_file(path: Path) -> ScannedFile:
             seen.add(name)
         if duplicates:
             raise UsageError(f"{path}: line 1: duplicate column names in the header: "
-                             f"{', '.join(duplicates)}")
+                             f"{', '.join(map(shown_column, duplicates))}")
     return ScannedFile(digest.hexdigest(), header)
 
 
@@ -115,7 +116,32 @@ def _parquet_duplicates(path: Path) -> None:
         raise UsageError(f"{path}: not a readable Parquet file: {str(error)[:200]}") from None
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise UsageError(f"{path}: duplicate column names: {', '.join(duplicates)}")
+        raise UsageError(f"{path}: duplicate column names: "
+                         f"{', '.join(map(shown_column, duplicates))}")
+
+
+def _staging_file(folder: Path, source: Path) -> Path:
+    try:
+        # the pid keeps leftover clean-up (services/leftovers.py) off a file being staged
+        fd, name = tempfile.mkstemp(dir=folder, prefix=f".staging-{os.getpid()}-",
+                                    suffix=".parquet")
+    except OSError as error:
+        if not space.is_disk_full(error):
+            raise
+        raise space.disk_full(folder, needed=source.stat().st_size,
+                              writing=f"the staged copy of {source.name}",
+                              outcome="nothing was ingested") from None
+    os.close(fd)
+    return Path(name)
+
+
+def _raise_if_full(error: BaseException, workspace: Workspace, source: Path) -> None:
+    """The store refused the batch for lack of space and its staged file is gone again:
+    report the room there is now (the store says what it was writing)."""
+    if isinstance(error, DiskFullError) and not error.detail.get("committed"):
+        raise space.disk_full(workspace.store.db_path.parent,
+                              writing=f"the store's record of {source.name}",
+                              outcome="nothing was ingested") from None
 
 
 def ingest_file(workspace: Workspace, source: Path) -> IngestResult:
@@ -140,11 +166,7 @@ def ingest_file(workspace: Workspace, source: Path) -> IngestResult:
     batches = workspace.data_root / "batches"
     batches.mkdir(parents=True, exist_ok=True)
     target = batches / f"{sha256}.parquet"
-    # the pid keeps leftover clean-up (services/leftovers.py) off a file still being staged
-    fd, temp_name = tempfile.mkstemp(dir=batches, prefix=f".staging-{os.getpid()}-",
-                                     suffix=".parquet")
-    os.close(fd)
-    temp = Path(temp_name)
+    temp = _staging_file(batches, source)
     try:
         staged = observation_sql.stage_batch(source, contract, temp, previous)
         for regime in staged.regimes:
@@ -163,11 +185,12 @@ def ingest_file(workspace: Workspace, source: Path) -> IngestResult:
             batch_id = observation_sql.insert_batch(
                 tx, sha256=sha256, source=source.name, staged=staged,
                 path=target.relative_to(workspace.root).as_posix())
-    except BaseException:
+    except BaseException as error:
         with workspace.store.read() as tx:
             registered = observation_sql.batch_by_sha(tx, sha256)
         if not registered:
             target.unlink(missing_ok=True)  # nothing written when the store refused it
+            _raise_if_full(error, workspace, source)
         raise
     note = (f", {staged.nan_replaced} NaN/inf values kept as missing" if staged.nan_replaced
             else "")
@@ -206,10 +229,7 @@ def ingest_labels(workspace: Workspace, source: Path) -> LabelsResult:
     staging = workspace.data_root / "labels"
     staging.mkdir(parents=True, exist_ok=True)
     target = staging / f"{scanned.sha256}.parquet"
-    fd, temp_name = tempfile.mkstemp(dir=staging, prefix=f".staging-{os.getpid()}-",
-                                     suffix=".parquet")
-    os.close(fd)
-    temp = Path(temp_name)
+    temp = _staging_file(staging, source)
     try:
         rows, matched = observation_sql.stage_labels(source, contract, temp, files)
         os.replace(temp, target)
@@ -221,8 +241,12 @@ def ingest_labels(workspace: Workspace, source: Path) -> LabelsResult:
                 return LabelsResult(str(source), rows, matched, False,
                                     f"{source.name}: labels already ingested")
             observation_sql.insert_labels(tx, target, source.name, scanned.sha256, rows, matched)
-    except BaseException:
-        target.unlink(missing_ok=True)
+    except BaseException as error:
+        with workspace.store.read() as tx:
+            registered = observation_sql.label_file(tx, scanned.sha256)
+        if not registered:  # a commit whose checkpoint failed still needs its file
+            target.unlink(missing_ok=True)
+            _raise_if_full(error, workspace, source)
         raise
     unmatched = rows - matched
     return LabelsResult(str(source), rows, matched, True,

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops_tui.artifacts.blobs import file_sha256
 from mlops_tui.core.errors import ConflictError, IntegrityError, UnavailableError, UsageError
 from mlops_tui.core.models import (
     JOB_TRANSITIONS,
-    DataSnapshot,
     JobRecord,
     JobState,
     ModelVersion,
@@ -20,11 +17,11 @@ from mlops_tui.core.models import (
 from mlops_tui.core.names import not_found
 from mlops_tui.runners import local as local_runner
 from mlops_tui.runners.base import RUNNER_FILE, JobHandle, JobStatus, log_tail
+from mlops_tui.runners.folder import JobFolder
 from mlops_tui.services.registry import Registration, env_from_capture, register_version
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import Tx
 from mlops_tui.store import jobs as job_sql
-from mlops_tui.training.contract import RESULT_FILE, validate_result
 
 
 def job_dir(workspace: Workspace, job_id: str) -> Path:
@@ -97,60 +94,33 @@ def record_status(workspace: Workspace, job: JobRecord, status: JobStatus) -> Jo
 
 
 def ingest_result(workspace: Workspace, job: JobRecord) -> JobOutcome:
-    """Verify result.json and the artifact, then register the version and mark the job
-    ingested in the same transaction; on any problem mark it rejected and register nothing."""
-    directory = job_dir(workspace, job.id)
+    """Check the job's output (`job_results`), then register the version and mark the job
+    ingested in the same transaction; on any problem mark it rejected, with one audit row,
+    and register nothing."""
+    from mlops_tui.services import job_results
+
     try:
-        document = json.loads((directory / RESULT_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return _reject(workspace, job, "result.json is missing")
-    except (ValueError, UnicodeDecodeError) as error:
-        return _reject(workspace, job, f"result.json is not valid JSON: {error}")
-    problems = validate_result(document, job.id)
-    if problems:
-        return _reject(workspace, job, "result.json is malformed: " + "; ".join(problems[:5]))
-    spec = job.spec
-    metric = spec.get("metric")
-    if metric and metric not in document["metrics"]:
-        return _reject(workspace, job, f"result.json is malformed: metrics lack the holdout "
-                                       f"metric {metric}")
-    artifact_file = directory / document["artifact"]["file"]
-    if artifact_file.is_symlink() or not artifact_file.is_file():
-        return _reject(workspace, job, f"artifact {artifact_file.name} is missing "
-                                       "(or not a regular file in the job folder)")
-    actual_sha256, _ = file_sha256(artifact_file)  # checked before the slow parent scoring
-    if actual_sha256 != document["artifact"]["sha256"]:
-        return _reject(workspace, job, f"artifact {artifact_file.name}: sha256 "
-                                       f"{actual_sha256[:12]}… does not match result.json's "
-                                       f"{document['artifact']['sha256'][:12]}…")
-    metrics = dict(document["metrics"])
+        checked = job_results.read_result(workspace, job, JobFolder(job_dir(workspace, job.id)))
+    except job_results.RejectedResult as rejected:
+        return _reject(workspace, job, rejected.reason)
+    spec, document = job.spec, checked.document
+    metrics = dict(checked.metrics)
     try:
-        metrics |= _parent_scores(workspace, spec, document)
-    except IntegrityError:
+        metrics |= _parent_scores(workspace, spec)
+    except (IntegrityError, job_results.RejectedResult):
         pass  # the parent cannot be loaded here (e.g. its artifact is damaged): no comparison
-    snapshots = spec.get("snapshots", {})
-
-    def snapshot(kind: str) -> DataSnapshot | None:
-        data = snapshots.get(kind)
-        if not data:
-            return None
-        return DataSnapshot(
-            fingerprint=data["fingerprint"], kind=kind, rows=data["rows"],
-            regime=spec["regime"], path=data["path"],
-            time_min=datetime.fromisoformat(data["time_min"]) if data.get("time_min") else None,
-            time_max=datetime.fromisoformat(data["time_max"]) if data.get("time_max") else None,
-        )
-
     environment = env_from_capture(
         document["environment"], source=f"job:{job.id}" if job.runner == "local"
         else f"image:{spec.get('image') or '?'}")
     registration = Registration(
-        regime=spec["regime"], artifact_file=artifact_file,
-        code_dir=directory / spec.get("pipeline_dir", "pipeline"),
+        regime=spec["regime"], artifact_file=None, artifact_bytes=checked.artifact_bytes,
+        code_dir=None, code=checked.code,
         environment=environment, metrics=metrics,
         trigger=Trigger(spec.get("trigger", "manual")), runner=job.runner,
-        image=spec.get("image_id"), job_id=job.id, train=snapshot("train"),
-        holdout=snapshot("holdout"), artifact_sha256=document["artifact"]["sha256"],
+        image=spec.get("image_id"), job_id=job.id,
+        train=job_results.data_snapshot(spec, "train"),
+        holdout=job_results.data_snapshot(spec, "holdout"),
+        artifact_sha256=document["artifact"]["sha256"],
         parent=spec.get("parent"),
     )
 
@@ -171,38 +141,42 @@ def ingest_result(workspace: Workspace, job: JobRecord) -> JobOutcome:
     return JobOutcome(final, version, f"job {job.short_id} registered {version.id}")
 
 
-def _parent_scores(workspace: Workspace, spec: dict, document: dict) -> dict[str, float]:
+def _parent_scores(workspace: Workspace, spec: dict) -> dict[str, float]:
     """Score the parent (the regime's champion when the job was requested) on the same
     holdout, so the candidate and the serving version are compared like for like."""
-    parent = spec.get("parent")
-    holdout = spec.get("snapshots", {}).get("holdout")
-    if parent is None or not holdout:
-        return {}
-    import pandas as pd
-
+    from mlops_tui.services import job_results
     from mlops_tui.services.registry import load_estimator, require_version
     from mlops_tui.store import registry as registry_sql
-    from mlops_tui.training.harness import score
 
+    parent = spec.get("parent")
+    if parent is None or not spec.get("snapshots", {}).get("holdout"):
+        return {}
     with workspace.store.read() as tx:
         version = require_version(tx, f"v{parent}")
         env = registry_sql.get_env(tx, version.env_hash)
     estimator = load_estimator(workspace, version, env, allow_version_mismatch=True)
-    frame = pd.read_parquet(workspace.root / holdout["path"])
-    features = list(spec["features_numeric"]) + list(spec["features_categorical"])
+    frame = job_results.holdout_frame(workspace, spec)
+    names = [m for m in [spec.get("metric"), *spec.get("extra_metrics", [])] if m]
     try:
-        scores = score(list(document["metrics"]), frame[spec["label"]],
-                       estimator.predict(frame[features]))
+        scores = job_results.score_on_holdout(estimator, frame, spec,
+                                              list(dict.fromkeys(names)))
     except Exception:  # noqa: BLE001 - a parent that cannot score gets no comparison
         return {}
     return {f"parent_{name}": value for name, value in scores.items()}
 
 
 def _reject(workspace: Workspace, job: JobRecord, reason: str) -> JobOutcome:
+    """Mark the job rejected and write its one audit row, in one transaction."""
+    from mlops_tui.services.actor import current_actor
+    from mlops_tui.store import deployments as deployment_sql
+
     with workspace.store.write("job-reject") as tx:
         current = job_sql.get_job(tx, job.id)
         if current.state is JobState.SUCCEEDED:
             transition(tx, current, JobState.REJECTED, reason[:500])
+            deployment_sql.append_audit(
+                tx, actor=current_actor(), action="reject", subject=f"job:{job.id}",
+                detail={"regime": job.regime, "reason": reason[:500], "runner": job.runner})
         final = job_sql.get_job(tx, job.id)
     return JobOutcome(final, None, f"job {job.short_id} rejected: {reason}")
 
@@ -284,7 +258,7 @@ PREPARING_GRACE_SECONDS = 600  # a launcher on another host gets this long to st
 
 def _reconcile_one(workspace: Workspace, job: JobRecord) -> JobOutcome | None:
     """Move one unfinished job to its true state; None while nothing changed."""
-    started = (job_dir(workspace, job.id) / RUNNER_FILE).exists()
+    started = JobFolder(job_dir(workspace, job.id)).has_host_file(RUNNER_FILE)
     if job.state is not JobState.RUNNING and not started:
         # Still being prepared (snapshots exported, runner starting) unless its launcher died.
         alive = local_runner.launcher_alive(job.spec.get("launcher"))
@@ -368,7 +342,52 @@ def job_events(workspace: Workspace, job_id: str) -> tuple[JobRecord, list]:
         return job, job_sql.job_events(tx, job.id)
 
 
-def log_path(workspace: Workspace, job: JobRecord) -> Path:
+def read_log(workspace: Workspace, job: JobRecord, position: int = 0) -> tuple[bytes, str]:
+    """(new bytes of the job's log from `position`, or b"", and a note when the log is
+    refused). The log lives in the job's work folder: read without following links."""
+    from mlops_tui.runners.folder import UntrustedFileError
     from mlops_tui.training.contract import LOG_FILE
 
-    return job_dir(workspace, job.id) / LOG_FILE
+    try:
+        return JobFolder(job_dir(workspace, job.id)).read_from(LOG_FILE, position), ""
+    except FileNotFoundError:
+        return b"", ""
+    except UntrustedFileError as error:
+        return b"", error.message
+
+
+def log_size(workspace: Workspace, job: JobRecord) -> int:
+    """The job log's size in bytes (0 when absent or refused)."""
+    from mlops_tui.runners.folder import UntrustedFileError
+    from mlops_tui.training.contract import LOG_FILE
+
+    try:
+        entry = JobFolder(job_dir(workspace, job.id)).entry(LOG_FILE)
+    except UntrustedFileError:
+        return 0
+    return entry.st_size if entry is not None else 0
+
+
+def read_log_tail(workspace: Workspace, job: JobRecord, max_bytes: int) -> tuple[str, int]:
+    """(the log's last `max_bytes` as text, its size); a refused log gives its reason."""
+    from mlops_tui.runners.folder import UntrustedFileError
+    from mlops_tui.training.contract import LOG_FILE
+
+    try:
+        data, size = JobFolder(job_dir(workspace, job.id)).tail_bytes(LOG_FILE, max_bytes)
+    except FileNotFoundError:
+        return "", 0
+    except UntrustedFileError as error:
+        return f"({error.message})", 0
+    return data.decode(errors="replace"), size
+
+
+def read_runner_log(workspace: Workspace, job: JobRecord) -> str:
+    """The launcher's own lines for a job (image build, container start and end)."""
+    from mlops_tui.runners.folder import HOST_LOG_FILE
+
+    try:
+        data = JobFolder(job_dir(workspace, job.id)).read(HOST_LOG_FILE, 1 << 20, host=True)
+    except (OSError, IntegrityError):
+        return ""
+    return data.decode(errors="replace")

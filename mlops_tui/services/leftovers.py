@@ -192,8 +192,9 @@ def remove(workspace: Workspace, leftovers: list[Leftover], *, include_manual: b
         path = workspace.root / leftover.path
         try:
             if path.is_dir() and not path.is_symlink():
-                for directory, _, _ in os.walk(path):
-                    os.chmod(directory, 0o755)  # read-only snapshots inside a job folder
+                for directory, _, _ in os.walk(path):  # never follows a link
+                    if not os.path.islink(directory):
+                        os.chmod(directory, 0o755)  # read-only folders inside a job folder
                 shutil.rmtree(path)
             else:
                 path.unlink()

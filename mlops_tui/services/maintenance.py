@@ -121,3 +121,15 @@ def backup_store(workspace: Workspace, destination: Path) -> Path:
     destination = destination.expanduser().absolute()
     workspace.store.backup(destination)
     return destination
+
+
+def as_disk_full(error: BaseException) -> MlopsError | None:
+    """A full disk that reached the CLI unclassified (a plain write of a file): exit 6 naming
+    the folder and the file, instead of an internal error."""
+    from mlops_tui.store import space
+
+    if not space.is_disk_full(error):
+        return None
+    written = space.written_file(error)
+    return space.disk_full(written.parent if written else None,
+                           writing=written.name if written else "")

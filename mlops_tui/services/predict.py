@@ -25,6 +25,7 @@ from mlops_tui.core.names import format_version_id, not_found, validate_name
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import deployments as deployment_sql
 from mlops_tui.store import registry as registry_sql
+from mlops_tui.store.read_errors import arrow_error, escaped
 
 BATCH_ROWS = 131_072
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
@@ -146,6 +147,8 @@ def _input_columns(path: Path, file_format: str) -> list[str]:
         with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 20)) as reader:
             return list(reader.schema.names)
     except (pa.ArrowInvalid, OSError) as error:
+        if file_format == "csv" and isinstance(error, pa.ArrowInvalid):
+            raise UsageError(arrow_error(path, error, 1 << 20)) from None
         kind = "Parquet" if file_format == "parquet" else "CSV"
         text = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UsageError(f"{path}: not a readable {kind} file ({text})") from None
@@ -169,7 +172,7 @@ def _batches(path: Path, file_format: str, columns: list[str], types: dict[str, 
             path, read_options=pacsv.ReadOptions(block_size=1 << 24),
             convert_options=pacsv.ConvertOptions(include_columns=columns, column_types=types))
     except pa.ArrowInvalid as error:
-        raise UsageError(f"{path}: {str(error).splitlines()[0]}") from None
+        raise UsageError(arrow_error(path, error, 1 << 24)) from None
     return reader.schema, _checked(path, reader)
 
 
@@ -180,7 +183,10 @@ def _checked(path: Path, batches: Iterator[Any]) -> Iterator[Any]:
     try:
         yield from batches
     except pa.ArrowInvalid as error:
-        raise UsageError(f"{path}: {str(error).splitlines()[0]}") from None
+        text = str(error)
+        if path.suffix.lower() == ".csv" and ("CSV parse error" in text or "straddl" in text):
+            raise UsageError(arrow_error(path, error, 1 << 24)) from None
+        raise UsageError(f"{path}: {escaped(text.splitlines()[0] if text else '')}") from None
 
 
 def _require_columns(path: Path, available: list[str], needed: list[str]) -> None:

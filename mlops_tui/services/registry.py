@@ -51,11 +51,13 @@ def env_from_capture(captured: dict, source: str, captured_at: datetime | None =
 
 @dataclass(frozen=True)
 class Registration:
-    """Everything a new version is made of. The artifact file is copied, never moved."""
+    """Everything a new version is made of. The artifact file is copied, never moved; or
+    the artifact's verified bytes and an already-stored code snapshot are given (a job's
+    result, whose folder is not trusted)."""
 
     regime: str
-    artifact_file: Path
-    code_dir: Path
+    artifact_file: Path | None
+    code_dir: Path | None
     environment: EnvSnapshot
     metrics: dict[str, float] = field(default_factory=dict)
     trigger: Trigger = Trigger.MANUAL
@@ -67,6 +69,8 @@ class Registration:
     artifact_sha256: str | None = None  # verified when given
     parent: int | None | str = AUTO  # AUTO: the regime's champion at registration time
     note: str = ""
+    artifact_bytes: bytes | None = None  # instead of artifact_file
+    code: CodeSnapshot | None = None  # instead of code_dir: stored already, verified here
 
 
 def required_packages(artifact_bytes: bytes) -> tuple[str, ...]:
@@ -91,13 +95,25 @@ def register_version(
     `once_per_job`, a job that already registered a version is refused (ConflictError).
     """
     regime = validate_name(registration.regime, "regime")
-    sha256, artifact_path = blobs.put_file(
-        workspace.artifacts_root, registration.artifact_file, weights.SUFFIX,
-        expected_sha256=registration.artifact_sha256,
-    )
-    artifact_bytes = artifact_path.read_bytes()
+    if registration.artifact_bytes is not None:
+        artifact_bytes = registration.artifact_bytes
+        sha256, artifact_path = blobs.put_verified_bytes(
+            workspace.artifacts_root, artifact_bytes, weights.SUFFIX,
+            expected_sha256=registration.artifact_sha256)
+    else:
+        sha256, artifact_path = blobs.put_file(
+            workspace.artifacts_root, registration.artifact_file, weights.SUFFIX,
+            expected_sha256=registration.artifact_sha256,
+        )
+        artifact_bytes = artifact_path.read_bytes()
     needed = required_packages(artifact_bytes)
-    code = code_snapshots.snapshot(workspace.code_root, registration.code_dir)
+    if registration.code is not None:
+        code = registration.code
+        problems = code_snapshots.verify_snapshot(workspace.code_root, code)
+        if problems:
+            raise IntegrityError(problems[0], detail={"problems": problems})
+    else:
+        code = code_snapshots.snapshot(workspace.code_root, registration.code_dir)
     from mlops_tui.services.drift import profile_snapshot  # numpy: only when registering
     from mlops_tui.store import drift as drift_sql
 

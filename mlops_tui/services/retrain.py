@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from mlops_tui.artifacts import code as code_snapshots
 from mlops_tui.artifacts.blobs import file_sha256
-from mlops_tui.artifacts.code import pipeline_files
 from mlops_tui.core.errors import ConflictError, UsageError
 from mlops_tui.core.models import DeploymentKind, JobRecord, JobState, Trigger
 from mlops_tui.core.names import not_found, validate_name
 from mlops_tui.runners import local as local_runner
 from mlops_tui.runners.base import JobHandle, wait_for
+from mlops_tui.runners.folder import JobFolder
 from mlops_tui.services import jobs as job_service
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import deployments as deployment_sql
@@ -134,9 +135,10 @@ def start_retrain(workspace: Workspace, request: RetrainRequest,
         say(f"job {job_id[:8]}: exporting regime {regime} snapshots")
         directory = job_service.job_dir(workspace, job_id)
         directory.mkdir(parents=True)
+        folder = JobFolder(directory)
         spec["snapshots"] = _export_snapshots(workspace, files, request, regime, directory)
-        _copy_pipeline(source_dir, directory / "pipeline")
-        (directory / SPEC_FILE).write_text(json.dumps(spec, indent=2, sort_keys=True))
+        spec["code"] = _prepare_input(workspace, source_dir, folder, spec)
+        folder.work_dir.mkdir()
         with workspace.store.write("job-created") as tx:
             job_sql.update_spec(tx, job_id, spec)
             job_service.transition(tx, job_sql.get_job(tx, job_id), JobState.CREATED)
@@ -170,6 +172,14 @@ def _export_snapshots(workspace: Workspace, files: list[Path], request: RetrainR
                       regime: str, directory: Path) -> dict:
     staging = directory / "staging"
     staging.mkdir()
+    try:
+        return _export_staged(workspace, files, request, regime, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # a failed export leaves no empty files
+
+
+def _export_staged(workspace: Workspace, files: list[Path], request: RetrainRequest,
+                   regime: str, staging: Path) -> dict:
     with workspace.store.read() as tx:  # late labels (`mlops-tui labels ingest`) join on the id
         labels = [workspace.root / p for p in observation_sql.label_paths(tx)]
     split = observation_sql.export_split(
@@ -199,16 +209,17 @@ def _export_snapshots(workspace: Workspace, files: list[Path], request: RetrainR
             "time_min": split.time_min.isoformat() if split.time_min else None,
             "time_max": split.time_max.isoformat() if split.time_max else None,
         }
-    staging.rmdir()
     return result
 
 
-def _copy_pipeline(source: Path, destination: Path) -> None:
-    """The job trains with a copy, so the code recorded is exactly the code that ran."""
-    for path in pipeline_files(source):
-        target = destination / path.relative_to(source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
+def _prepare_input(workspace: Workspace, source: Path, folder: JobFolder, spec: dict) -> dict:
+    """Snapshot the pipeline's code now, before the job runs (the job may change its copy),
+    and give the job exactly that snapshot, with its spec, in input/."""
+    code = code_snapshots.snapshot(workspace.code_root, source)
+    folder.input_dir.mkdir()
+    code_snapshots.restore(workspace.code_root, code, folder.input_dir / spec["pipeline_dir"])
+    (folder.input_dir / SPEC_FILE).write_text(json.dumps(spec, indent=2, sort_keys=True))
+    return code_snapshots.snapshot_document(code)
 
 
 def _launch(workspace: Workspace, runner: str, job_id: str, directory: Path,
@@ -222,7 +233,8 @@ def _launch(workspace: Workspace, runner: str, job_id: str, directory: Path,
 
         # The image is built from the job's copy of the pipeline (the code that is recorded);
         # its id goes into the spec, and from there into the version's lineage.
-        image = ensure_trainer_image(workspace, directory / spec["pipeline_dir"], progress=say,
+        image = ensure_trainer_image(workspace, JobFolder(directory).input_dir
+                                     / spec["pipeline_dir"], progress=say,
                                      log=log_into(directory))
         with workspace.store.read() as tx:
             spec["store_id"] = registry_sql.store_meta(tx).get("store_id", "")

@@ -87,7 +87,8 @@ def resolve_root(explicit: str | Path | None) -> Path:
 
 def load_config(path: Path) -> Config:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: editors on Windows start the file with a byte-order mark
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: {error}") from None
     except UnicodeDecodeError:

@@ -10,26 +10,32 @@ costs on every connect.
 from __future__ import annotations
 
 import itertools
+import math
 import os
+import random
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from mlops_tui.core.config import RANGES
 from mlops_tui.core.errors import (
     ConflictError,
     IntegrityError,
-    MlopsError,
     NotFoundError,
     ReadOnlyError,
     StoreBusyError,
+    UsageError,
 )
+from mlops_tui.store import faults, space
 from mlops_tui.store.lock import hold_lock
 from mlops_tui.store.schema import CURRENT_SCHEMA, MIGRATIONS
 
@@ -52,6 +58,24 @@ def _base() -> duckdb.DuckDBPyConnection:
         instance.execute("SET TimeZone = 'UTC'")  # timestamps are UTC everywhere
         _instance = instance
     return _instance
+
+
+def _drop_base() -> None:
+    """Start a fresh instance next time: a fatal DuckDB error may have invalidated this one."""
+    global _instance
+    instance, _instance = _instance, None
+    if instance is not None:
+        try:
+            instance.close()
+        except duckdb.Error:
+            pass
+
+
+@dataclass
+class _Attachment:
+    cursor: duckdb.DuckDBPyConnection
+    unit: str
+    committed: bool = False
 
 
 @contextmanager
@@ -124,6 +148,18 @@ class Tx:
         return self._cursor.sql(sql, params=list(params)).to_arrow_table()
 
 
+def _env_lock_timeout(text: str) -> float:
+    """$MLOPS_TUI_LOCK_TIMEOUT in the range [store] lock_timeout_seconds allows."""
+    allowed = RANGES[("store", "lock_timeout_seconds")]
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not allowed.allows(value):
+        raise UsageError(f"{LOCK_TIMEOUT_ENV}={text[:40]!r}: must be {allowed.describe()}")
+    return value
+
+
 # Runs inside every write unit, before its body (so it sees the state the unit started
 # from), with the unit's transaction and name; returns work to run after the unit committed
 # and released the lock, or None. The services set it: upkeep of derived files is theirs.
@@ -142,7 +178,7 @@ class Store:
         env_timeout = os.environ.get(LOCK_TIMEOUT_ENV)
         self.lock_timeout = (
             lock_timeout if lock_timeout is not None
-            else float(env_timeout) if env_timeout else 10.0
+            else _env_lock_timeout(env_timeout) if env_timeout else 10.0
         )
         self.command = command
         self.write_hook = write_hook
@@ -183,60 +219,94 @@ class Store:
             raise NotFoundError(
                 f"no store at {self.db_path}: run 'mlops-tui init' or pass --workspace"
             )
+        deadline = time.monotonic() + self.lock_timeout
         with _guarded(self.lock_timeout), hold_lock(
             self.lock_path, exclusive=exclusive, timeout=self.lock_timeout, command=self.command
         ):
             if exclusive and not os.access(self.db_path.parent, os.W_OK):
                 raise ReadOnlyError(f"workspace {self.db_path.parent} is read-only")
-            with self._attached(read_only=not exclusive) as cursor:
-                if check_schema:
-                    signature = self._file_signature()
-                    if _schema_checked.get(str(self.db_path)) != signature:
-                        self._check_schema(cursor)
-                        _schema_checked[str(self.db_path)] = signature
-                cursor.execute("BEGIN TRANSACTION")
+            with self._attached(read_only=not exclusive, unit=unit,
+                                deadline=deadline) as attachment:
+                cursor = attachment.cursor
                 try:
-                    _fault("after_begin", unit)
-                    tx = Tx(cursor, read_only=not exclusive)
-                    if exclusive and check_schema:
-                        self._run_hook(tx, unit, after)
-                    yield tx
-                    _fault("before_commit", unit)
-                    cursor.execute("COMMIT")
-                except BaseException:
+                    if check_schema:
+                        signature = self._file_signature()
+                        if _schema_checked.get(str(self.db_path)) != signature:
+                            self._check_schema(cursor)
+                            _schema_checked[str(self.db_path)] = signature
+                    cursor.execute("BEGIN TRANSACTION")
                     try:
-                        cursor.execute("ROLLBACK")
-                    except duckdb.Error:
-                        pass
-                    raise
+                        _fault("after_begin", unit)
+                        tx = Tx(cursor, read_only=not exclusive)
+                        if exclusive and check_schema:
+                            self._run_hook(tx, unit, after)
+                        yield tx
+                        _fault("before_commit", unit)
+                        cursor.execute("COMMIT")
+                    except BaseException:
+                        try:
+                            cursor.execute("ROLLBACK")
+                        except duckdb.Error:
+                            pass
+                        raise
+                except duckdb.Error as error:
+                    mapped = faults.storage_error(self.db_path, error, unit, committed=False)
+                    if mapped is None:
+                        raise
+                    raise mapped from None
+                attachment.committed = True
                 _fault("after_commit", unit)
 
     @contextmanager
-    def _attached(self, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _attached(self, *, read_only: bool, unit: str, deadline: float
+                  ) -> Iterator[_Attachment]:
         alias = f"store_{next(_aliases)}"
         cursor = _base().cursor()
-        mode = "READ_ONLY" if read_only else "READ_WRITE"
+        attachment = _Attachment(cursor, unit)
+        failed = poisoned = False
         try:
-            try:
-                cursor.execute(f"ATTACH ? AS {alias} (TYPE DUCKDB, {mode})", [str(self.db_path)])
-            except duckdb.Error as error:
-                raise self._open_error(error) from None
+            self._attach(cursor, alias, read_only=read_only, deadline=deadline)
             cursor.execute(f"USE {alias}")
             try:
-                yield cursor
+                yield attachment
+            except BaseException as error:
+                failed = True
+                poisoned = isinstance(error, (duckdb.FatalException, space.DiskFullError,
+                                              IntegrityError))
+                raise
             finally:
-                cursor.execute("USE memory")
-                cursor.execute(f"DETACH {alias}")
+                try:
+                    cursor.execute("USE memory")
+                    cursor.execute(f"DETACH {alias}")
+                except duckdb.Error as error:
+                    poisoned = True
+                    if not failed:  # the body's own error, if any, is the one to report
+                        raise faults.detach_error(self.db_path, error, attachment.unit,
+                                                 committed=attachment.committed) from None
         finally:
-            cursor.close()
+            try:
+                cursor.close()
+            finally:
+                if poisoned:
+                    _drop_base()
 
-    def _open_error(self, error: duckdb.Error) -> MlopsError:
-        text = str(error).splitlines()[0] if str(error) else type(error).__name__
-        if "lock" in text.lower() or "conflicting" in text.lower():
-            return StoreBusyError(f"store {self.db_path} is open elsewhere: {text}")
-        if "read-only" in text.lower() or "permission" in text.lower():
-            return ReadOnlyError(f"store {self.db_path} cannot be written: {text}")
-        return IntegrityError(f"{self.db_path} is not a readable mlops-tui store: {text}")
+    def _attach(self, cursor: duckdb.DuckDBPyConnection, alias: str, *, read_only: bool,
+                deadline: float) -> None:
+        """ATTACH the store; while a process outside mlops-tui holds DuckDB's own lock on
+        the file, retry with growing, jittered pauses until the lock timeout has passed."""
+        mode = "READ_ONLY" if read_only else "READ_WRITE"
+        if not math.isfinite(deadline):  # an unvalidated nan/inf timeout must not spin forever
+            deadline = time.monotonic()
+        pause = 0.02
+        while True:
+            try:
+                cursor.execute(f"ATTACH ? AS {alias} (TYPE DUCKDB, {mode})", [str(self.db_path)])
+                return
+            except duckdb.Error as error:
+                if faults.classify(error) != "locked" or time.monotonic() >= deadline:
+                    raise faults.open_error(self.db_path, error, self.lock_timeout) from None
+            time.sleep(min(random.uniform(pause / 2, pause), max(deadline - time.monotonic(), 0)))
+            pause = min(pause * 2, 0.5)
 
     def _file_signature(self) -> tuple:
         """Identity and last change of the store and its WAL (stat only: never opened)."""
@@ -281,24 +351,39 @@ class Store:
         if self.db_path.exists():
             raise ConflictError(f"a store already exists at {self.db_path}")
         store_id = str(uuid.uuid4())
-        with _guarded(self.lock_timeout), hold_lock(
-            self.lock_path, exclusive=True, timeout=self.lock_timeout, command=self.command
-        ), self._attached(read_only=False) as cursor:
-            cursor.execute("BEGIN TRANSACTION")
-            try:
-                for version in sorted(MIGRATIONS):
-                    for statement in MIGRATIONS[version]:
-                        cursor.execute(statement)
-                for key, value in (
-                    ("schema_version", str(CURRENT_SCHEMA)),
-                    ("store_id", store_id),
-                    ("created_at", utcnow().isoformat()),
-                ):
-                    cursor.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
+        deadline = time.monotonic() + self.lock_timeout
+        try:
+            with _guarded(self.lock_timeout), hold_lock(
+                self.lock_path, exclusive=True, timeout=self.lock_timeout, command=self.command
+            ), self._attached(read_only=False, unit="create", deadline=deadline) as attachment:
+                cursor = attachment.cursor
+                cursor.execute("BEGIN TRANSACTION")
+                try:
+                    for version in sorted(MIGRATIONS):
+                        for statement in MIGRATIONS[version]:
+                            cursor.execute(statement)
+                    for key, value in (
+                        ("schema_version", str(CURRENT_SCHEMA)),
+                        ("store_id", store_id),
+                        ("created_at", utcnow().isoformat()),
+                    ):
+                        cursor.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
+                    cursor.execute("COMMIT")
+                except BaseException:
+                    try:
+                        cursor.execute("ROLLBACK")
+                    except duckdb.Error:
+                        pass
+                    raise
+                attachment.committed = True
+        except (duckdb.Error, OSError, space.DiskFullError) as error:
+            # A half-made store holds nothing: remove it, so that a retry is not refused.
+            for path in (self.db_path, self.db_path.with_name(self.db_path.name + ".wal")):
+                path.unlink(missing_ok=True)
+            if isinstance(error, space.DiskFullError) or space.is_disk_full(error):
+                raise space.disk_full(self.db_path.parent, writing=self.db_path.name,
+                                      outcome="no store was created") from None
+            raise
         return store_id
 
     def schema_version(self) -> int:
@@ -320,16 +405,7 @@ class Store:
             return version, CURRENT_SCHEMA
 
     def backup(self, destination: Path) -> None:
-        """Copy the store into a new DuckDB file through DuckDB itself, under a shared lock."""
-        if destination.exists():
-            raise ConflictError(f"backup destination {destination} already exists")
-        with self._unit("backup", exclusive=False) as tx:
-            tx.execute("COMMIT")  # COPY FROM DATABASE runs outside the read transaction
-            alias = f"backup_{next(_aliases)}"
-            tx.execute(f"ATTACH ? AS {alias}", [str(destination)])
-            try:
-                current = tx.scalar("SELECT current_database()")
-                tx.execute(f"COPY FROM DATABASE {current} TO {alias}")
-            finally:
-                tx.execute(f"DETACH {alias}")
-            tx.execute("BEGIN TRANSACTION")
+        """Copy the store into a new DuckDB file (see store/backup.py)."""
+        from mlops_tui.store.backup import backup
+
+        backup(self, destination)

@@ -79,7 +79,13 @@ def hold_lock(
                 "since": datetime.now(UTC).isoformat(timespec="seconds"),
             }
             os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(holder).encode(), 0)
+            try:
+                os.pwrite(fd, json.dumps(holder).encode(), 0)
+            except OSError as error:
+                # The record only names the holder to waiters: on a full disk go without
+                # it and let the store write itself report the lack of space.
+                if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
         try:
             yield
         finally:

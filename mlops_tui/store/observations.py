@@ -17,7 +17,10 @@ import duckdb
 
 from mlops_tui.core.config import DataContract
 from mlops_tui.core.errors import UsageError
+from mlops_tui.core.names import shown_column
+from mlops_tui.store import space
 from mlops_tui.store.db import Tx, naive_utc, scratch, utcnow
+from mlops_tui.store.read_errors import ID_CONTROL_SQL, read_error, refuse_control_names
 
 
 @dataclass(frozen=True)
@@ -36,15 +39,17 @@ def _quote(identifier: str) -> str:
 
 
 def _reader(source: Path) -> str:
+    # skip = 0: the header is line 1; DuckDB's sniffer would otherwise skip lines it finds
+    # ragged and take a data row for the header
     suffix = source.suffix.lower()
     if suffix == ".parquet":
         return "read_parquet(?)"
     if suffix in (".csv", ".txt"):
         return ("read_csv(?, header = true, all_varchar = true, strict_mode = true, "
-                "delim = ',', quote = '\"', escape = '\"')")
+                "delim = ',', quote = '\"', escape = '\"', skip = 0)")
     if suffix == ".tsv":
         return ("read_csv(?, header = true, all_varchar = true, strict_mode = true, "
-                "delim = '\t', quote = '\"', escape = '\"')")
+                "delim = '\t', quote = '\"', escape = '\"', skip = 0)")
     raise UsageError(f"{source}: unsupported file type {suffix or '(none)'}; use .csv or .parquet")
 
 
@@ -56,10 +61,12 @@ def file_columns(source: Path) -> list[str]:
     """The column names DuckDB reads from `source` (UsageError if it cannot be read)."""
     with scratch() as cursor:
         try:
-            return [d[0] for d in cursor.execute(
+            names = [d[0] for d in cursor.execute(
                 f"DESCRIBE SELECT * FROM {_reader(source)}", [str(source)]).fetchall()]
         except duckdb.Error as error:
-            raise UsageError(f"{source}: cannot be read: {_first_line(error)}") from None
+            raise UsageError(read_error(source, error)) from None
+    refuse_control_names(source, names)
+    return names
 
 
 def check_columns(source: Path, present: list[str], contract: DataContract) -> None:
@@ -73,7 +80,8 @@ def check_columns(source: Path, present: list[str], contract: DataContract) -> N
     if missing or unexpected:
         raise UsageError(
             f"{source}: columns do not match [data] in mlops.toml: "
-            f"missing [{', '.join(missing)}]; unexpected [{', '.join(unexpected)}]")
+            f"missing [{', '.join(map(shown_column, missing))}]; "
+            f"unexpected [{', '.join(map(shown_column, unexpected))}]")
 
 
 def _where(source: Path, ordinal: int) -> str:
@@ -128,6 +136,8 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
     checks.append(f"min(CASE WHEN {id_col} IS NULL OR trim(CAST({id_col} AS VARCHAR)) = '' "
                   f"THEN ordinality END)")
     names.append(("id-missing", contract.id_column))
+    checks.append(f"min(CASE WHEN {ID_CONTROL_SQL.format(id_col)} THEN ordinality END)")
+    names.append(("id-control", contract.id_column))
     checks.append("min(CASE WHEN \"__time\" IS NULL THEN ordinality END)")
     names.append(("ts-parse", contract.timestamp_column))
     checks.append(f"count(*) - count(DISTINCT CAST({id_col} AS VARCHAR))")
@@ -143,7 +153,7 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
             found = cursor.execute(f"SELECT {', '.join(checks)} FROM ({scan})",
                                    [str(source)]).fetchone()
         except duckdb.Error as error:
-            raise UsageError(f"{source}: cannot be read: {_first_line(error)}") from None
+            raise UsageError(read_error(source, error)) from None
         problems = dict(zip(names, found, strict=True))
         if problems[("rows", "")] == 0:
             raise UsageError(f"{source}: no rows (only a header)")
@@ -162,6 +172,10 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
         if bad is not None:
             raise UsageError(f"{source}: {_where(source, bad)}, column {contract.id_column}: "
                              "the id is missing")
+        bad = problems[("id-control", contract.id_column)]
+        if bad is not None:
+            raise UsageError(_id_control_message(source, bad, contract.id_column,
+                                                 value_at(contract.id_column, bad)))
         bad = problems[("ts-parse", contract.timestamp_column)]
         if bad is not None:
             raise UsageError(f"{source}: {_where(source, bad)}, column "
@@ -210,6 +224,7 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
                 f"COPY ({select}) TO '{_sql_path(target)}' (FORMAT parquet, COMPRESSION snappy)",
                 [str(source)])
         except duckdb.Error as error:
+            _raise_if_full(error, source, target)
             raise UsageError(f"{source}: {_first_line(error)}") from None
         regime_expr = (f"list(DISTINCT {_quote(contract.regime_column)})"
                        if contract.regime_column else "[]")
@@ -235,6 +250,22 @@ def stage_batch(source: Path, contract: DataContract, target: Path,
     return StagedBatch(target, int(rows), time_min, time_max, tuple(columns),
                        tuple(sorted(r for r in regimes if r is not None)),
                        sum(non_finite.values()))
+
+
+def _id_control_message(source: Path, ordinal: int, column: str, value: object) -> str:
+    return (f"{source}: {_where(source, ordinal)}, column {shown_column(column)}: the id "
+            f"{_shown(value)} contains a control character")
+
+
+def _raise_if_full(error: duckdb.Error, source: Path, target: Path) -> None:
+    """A full disk while staging is not bad input: remove the partial file, then say how
+    much room there is and about how much the staged copy needs (at most the source)."""
+    if not space.is_disk_full(error):
+        return
+    target.unlink(missing_ok=True)
+    raise space.disk_full(target.parent, needed=source.stat().st_size,
+                          writing=f"the staged copy of {source.name}",
+                          outcome="nothing was ingested") from None
 
 
 def _sql_path(path: Path) -> str:
@@ -368,22 +399,24 @@ def stage_labels(source: Path, contract: DataContract, target: Path,
     unexpected = [c for c in present if c not in wanted]
     if missing or unexpected:
         raise UsageError(f"{source}: label files hold [{', '.join(wanted)}]: missing "
-                         f"[{', '.join(missing)}]; unexpected [{', '.join(unexpected)}]")
+                         f"[{', '.join(map(shown_column, missing))}]; "
+                         f"unexpected [{', '.join(map(shown_column, unexpected))}]")
     reader = _reader(source)
     id_col, label = _quote(contract.id_column), _quote(contract.label_column)
     value = f"TRY_CAST({label} AS DOUBLE)"
     with scratch() as cursor:
         try:
-            rows, missing_id, bad, non_finite, duplicates = cursor.execute(
+            rows, missing_id, control_id, bad, non_finite, duplicates = cursor.execute(
                 f"SELECT count(*), "
                 f"min(CASE WHEN {id_col} IS NULL OR trim(CAST({id_col} AS VARCHAR)) = '' "
                 f"THEN ordinality END), "
+                f"min(CASE WHEN {ID_CONTROL_SQL.format(id_col)} THEN ordinality END), "
                 f"min(CASE WHEN {label} IS NULL OR {value} IS NULL THEN ordinality END), "
                 f"min(CASE WHEN isnan({value}) OR isinf({value}) THEN ordinality END), "
                 f"count(*) - count(DISTINCT CAST({id_col} AS VARCHAR)) "
                 f"FROM {reader} WITH ORDINALITY", [str(source)]).fetchone()
         except duckdb.Error as error:
-            raise UsageError(f"{source}: cannot be read: {_first_line(error)}") from None
+            raise UsageError(read_error(source, error)) from None
         if rows == 0:
             raise UsageError(f"{source}: no rows (only a header)")
 
@@ -394,6 +427,11 @@ def stage_labels(source: Path, contract: DataContract, target: Path,
         if missing_id is not None:
             raise UsageError(f"{source}: {_where(source, missing_id)}, column "
                              f"{contract.id_column}: the id is missing")
+        if control_id is not None:
+            raise UsageError(_id_control_message(
+                source, control_id, contract.id_column, cursor.execute(
+                    f"SELECT {id_col} FROM {reader} WITH ORDINALITY WHERE ordinality = ?",
+                    [str(source), control_id]).fetchone()[0]))
         if bad is not None:
             raise UsageError(f"{source}: {_where(source, bad)}, column {contract.label_column}: "
                              f"{_shown(value_at(bad))} is not a number")
@@ -409,9 +447,13 @@ def stage_labels(source: Path, contract: DataContract, target: Path,
             raise UsageError(f"{source}: column {contract.id_column}: {duplicates} duplicate "
                              f"ids, e.g. {_shown(example)} at "
                              f"{', '.join(_where(source, o) for o in ordinals[:3])}")
-        cursor.execute(
-            f"COPY (SELECT CAST({id_col} AS VARCHAR) AS obs_id, {value} AS label "
-            f"FROM {reader}) TO '{_sql_path(target)}' (FORMAT parquet)", [str(source)])
+        try:
+            cursor.execute(
+                f"COPY (SELECT CAST({id_col} AS VARCHAR) AS obs_id, {value} AS label "
+                f"FROM {reader}) TO '{_sql_path(target)}' (FORMAT parquet)", [str(source)])
+        except duckdb.Error as error:
+            _raise_if_full(error, source, target)
+            raise
         matched = 0
         if batches:
             matched = cursor.execute(

@@ -1,9 +1,10 @@
 """The training harness: runs inside a job (local process or container).
 
-    python -m mlops_tui.training.harness --job DIR --train FILE --holdout FILE
+    python -m mlops_tui.training.harness --job WORK --input INPUT --train FILE --holdout FILE
 
-Reads the train and holdout snapshots, calls the pipeline's `train(frame, params)`,
-scores the holdout, captures the environment as seen here, saves the weights with skops
+Reads spec.json and the pipeline from INPUT (read-only in a container), the train and
+holdout snapshots, calls the pipeline's `train(frame, params)`, scores the holdout with
+`estimator.predict` on the feature columns (exactly as serving and the host's check do), captures the environment as seen here, saves the weights with skops
 and writes result.json last (atomically), so a result file always means a finished job.
 Never opens the store; needs only the standard library and the pipeline's dependencies.
 """
@@ -91,11 +92,13 @@ def score(metric_names: list[str], truth, predicted) -> dict[str, float]:
     return result
 
 
-def run(job_dir: Path, train_file: Path, holdout_file: Path) -> dict:
+def run(job_dir: Path, train_file: Path, holdout_file: Path, input_dir: Path | None = None
+        ) -> dict:
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat()
-    spec = json.loads((job_dir / SPEC_FILE).read_text(encoding="utf-8"))
-    pipeline_dir = job_dir / spec.get("pipeline_dir", "pipeline")
+    input_dir = input_dir or job_dir
+    spec = json.loads((input_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    pipeline_dir = input_dir / spec.get("pipeline_dir", "pipeline")
     print(f"job {spec['job_id']}: regime {spec['regime']}, pipeline {pipeline_dir.name}",
           flush=True)
 
@@ -111,10 +114,8 @@ def run(job_dir: Path, train_file: Path, holdout_file: Path) -> dict:
     params = _params(pipeline_dir, spec)
     estimator = module.train(train_frame, params)
     print("trained", type(estimator).__name__, flush=True)
-    predict = getattr(module, "predict", None)
     features = params["features_numeric"] + params["features_categorical"]
-    predicted = (predict(estimator, holdout_frame) if callable(predict)
-                 else estimator.predict(holdout_frame[features]))
+    predicted = estimator.predict(holdout_frame[features])
     metric_names = [m for m in [spec["metric"], *spec.get("extra_metrics", [])] if m in METRICS]
     metrics = score(list(dict.fromkeys(metric_names)), holdout_frame[spec["label"]], predicted)
     print("holdout " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
@@ -149,12 +150,13 @@ def run(job_dir: Path, train_file: Path, holdout_file: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlops_tui.training.harness")
-    parser.add_argument("--job", required=True, type=Path)
+    parser.add_argument("--job", required=True, type=Path, help="the work folder (output)")
+    parser.add_argument("--input", type=Path, help="spec.json and pipeline/ (default: --job)")
     parser.add_argument("--train", required=True, type=Path)
     parser.add_argument("--holdout", required=True, type=Path)
     args = parser.parse_args(argv)
     try:
-        run(args.job, args.train, args.holdout)
+        run(args.job, args.train, args.holdout, args.input)
     except BaseException as error:  # noqa: BLE001 - every failure is reported the same way
         traceback.print_exc()
         sys.stdout.flush()

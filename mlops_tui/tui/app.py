@@ -19,6 +19,7 @@ from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
 from mlops_tui.core.errors import MlopsError
+from mlops_tui.core.text import printable
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.tui.actions import ActionContext
 from mlops_tui.tui.keys import app_bindings
@@ -92,6 +93,13 @@ class MlopsApp(App[None], inherit_bindings=False):
     def _hang_up(self) -> None:
         """The terminal went away (an SSH client died): leave at once, holding nothing."""
         self.exit(return_code=HANGUP_EXIT_CODE)
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast shows its text literally: messages carry reasons and names from the
+        store, so markup is off and control characters are escaped."""
+        super().notify(printable(message, multiline=True), title=printable(title),
+                       severity=severity, timeout=timeout, markup=False)
 
     # -- terminal size ---------------------------------------------------------------------
 

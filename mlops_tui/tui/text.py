@@ -9,6 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from rich.text import Text
+
+from mlops_tui.core.text import printable
+
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
 # Verdict words and their symbols: drift results, env verdicts, job states.
@@ -67,6 +71,29 @@ def short_path(path: str | Path) -> str:
 
 def version_label(number: int | None) -> str:
     return f"v{number}" if number is not None else "-"
+
+
+def plain_text(value: object, *, multiline: bool = False) -> Text:
+    """A stored or outside string as a Text that shows it literally: control characters
+    escaped (mlops_tui.core.text), never parsed as markup."""
+    if isinstance(value, Text):
+        return printable_text(value, multiline=multiline)
+    return Text(printable(value, multiline=multiline))
+
+
+def printable_text(text: Text, *, multiline: bool = False) -> Text:
+    """`text` with its control characters escaped and its styles kept on the same pieces."""
+    if printable(text.plain, multiline=multiline) == text.plain:
+        return text
+    cuts = sorted({offset for span in text.spans for offset in (span.start, span.end)})
+    result = Text(style=text.style, justify=text.justify, overflow=text.overflow,
+                  no_wrap=text.no_wrap, end=text.end)
+    for piece in text.divide(cuts):
+        start = len(result)
+        result.append(printable(piece.plain, multiline=multiline))
+        for span in piece.spans:  # each span covers its whole piece: the cuts are its ends
+            result.stylize(span.style, start, len(result))
+    return result
 
 
 def clip(text: str, width: int) -> str:

@@ -13,6 +13,7 @@ from textual.worker import get_current_worker
 
 from mlops_tui.core.errors import MlopsError
 from mlops_tui.core.models import JobRecord
+from mlops_tui.core.text import printable
 from mlops_tui.tui.actions import ActionContext
 from mlops_tui.tui.messages import LogRead
 from mlops_tui.tui.screens.base import DashboardScreen
@@ -22,18 +23,6 @@ from mlops_tui.tui.widgets.tables import refill, selected_key
 
 LOG_TAIL_BYTES = 64 * 1024
 LOG_POLL_SECONDS = 0.3
-
-
-def read_tail(path, limit: int = LOG_TAIL_BYTES) -> tuple[str, int]:
-    """The last `limit` bytes of a log as text, and the file's size (0 if absent)."""
-    try:
-        with open(path, "rb") as log:
-            log.seek(0, 2)
-            size = log.tell()
-            log.seek(max(0, size - limit))
-            return log.read().decode(errors="replace"), size
-    except FileNotFoundError:
-        return "", 0
 
 
 class JobsScreen(DashboardScreen):
@@ -125,16 +114,15 @@ class JobsScreen(DashboardScreen):
     def follow_log(self, job: JobRecord) -> None:
         """Re-read the log's tail until the job's process ends (then once more) or the view
         moves on. The runner's handle says when it ended; the store learns it on reconcile."""
-        from mlops_tui.services.jobs import handle_for, log_path
+        from mlops_tui.services.jobs import handle_for, read_log_tail
 
         workspace = self.app.workspace
-        path = log_path(workspace, job)
         worker = get_current_worker()
         handle = handle_for(workspace, job) if job.state.unfinished else None
         last_size = -1
         finished = handle is None
         while not worker.is_cancelled:
-            text, size = read_tail(path)
+            text, size = read_log_tail(workspace, job, LOG_TAIL_BYTES)
             if size != last_size or finished:
                 last_size = size
                 self.post_message(LogRead(job.id, text, size, finished))
@@ -152,7 +140,7 @@ class JobsScreen(DashboardScreen):
             return
         log = self.query_one(Log)
         log.clear()
-        log.write(message.text or "(the log is empty so far)")
+        log.write(printable(message.text, multiline=True) or "(the log is empty so far)")
         if message.finished:
             self.query_one("#log-title", Plain).update(
                 f"Log of job {message.job_id[:8]} · ended · {message.size:,} bytes")

@@ -3,7 +3,6 @@ ancestry, as a tree."""
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Tree
@@ -13,6 +12,7 @@ from mlops_tui.core.lineage import LineageNode
 from mlops_tui.tui.actions import ActionContext
 from mlops_tui.tui.messages import VersionChosen
 from mlops_tui.tui.screens.base import DashboardScreen
+from mlops_tui.tui.text import plain_text
 from mlops_tui.tui.widgets.status import Plain
 
 
@@ -75,7 +75,7 @@ class LineageScreen(DashboardScreen):
             return  # lineage is immutable: keep the tree as the operator left it
         tree = self.query_one(Tree)
         tree.clear()
-        tree.root.set_label(Text(data.label))
+        tree.root.set_label(plain_text(data.label))
         tree.root.data = data
         self._add_children(tree.root, data, depth=0)
         tree.root.expand()
@@ -89,10 +89,10 @@ class LineageScreen(DashboardScreen):
         for child in node.children:
             label = ("parent " if child.relation == "parent" else "") + child.label
             if child.children:
-                branch = parent.add(Text(label), data=child, expand=depth < 1)
+                branch = parent.add(plain_text(label), data=child, expand=depth < 1)
                 self._add_children(branch, child, depth + 1)
             else:
-                parent.add_leaf(Text(label), data=child)
+                parent.add_leaf(plain_text(label), data=child)
 
     def apply_filter(self, text: str) -> None:
         if not text:

@@ -21,6 +21,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from mlops_tui.core.text import printable
 from mlops_tui.tui.drift_data import DriftGrid, DriftHistogram, DriftMarker
 from mlops_tui.tui.text import DRIFT_SYMBOLS
 
@@ -163,7 +164,7 @@ class DriftHeatmap(Widget, can_focus=True):
         base = self.rich_style
         grid = self.grid
         if grid is None or not self.features or not grid.windows:
-            text = grid.note if grid is not None and grid.note else "no drift results"
+            text = printable(grid.note) if grid is not None and grid.note else "no drift results"
             return Strip([Segment(set_cell_size(text if y == 0 else "", width), base)])
         if y > len(self.features):
             return Strip.blank(width, base)
@@ -182,7 +183,7 @@ class DriftHeatmap(Widget, can_focus=True):
             feature = self.features[y - 1]
             mark = "▶" if y - 1 == self.row else " "
             label_style = base + self.get_component_rich_style("drift-heatmap--label")
-            name = set_cell_size(feature, self.label_width - 2)
+            name = set_cell_size(printable(feature), self.label_width - 2)
             segments = [Segment(mark + name + " ", label_style)]
             for index in columns:
                 cell = grid.cell(feature, grid.windows[index])
@@ -219,7 +220,7 @@ class DriftTimeline(Widget):
     def show_series(self, title: str, series: list[tuple[datetime, float | None, str]],
                     threshold: float | None, markers: tuple[DriftMarker, ...],
                     selected_window: datetime | None) -> None:
-        self.title = title
+        self.title = printable(title)
         self.series = series
         self.threshold = threshold
         self.markers = markers
@@ -293,7 +294,8 @@ class DriftTimeline(Widget):
         gap = max(1, plot_width - len(left) - len(right))
         text.append(" " * axis + left + " " * gap + right + "\n")
         shown = [m for m in self.markers if start <= m.at <= end][-3:]
-        legend = " · ".join(f"{m.symbol} {m.at:%m-%d %H:%M} {m.label}" for m in shown)
+        legend = " · ".join(f"{m.symbol} {m.at:%m-%d %H:%M} {printable(m.label)}"
+                            for m in shown)
         text.append(legend or "no deployments or rollbacks in this range")
         return text
 
@@ -315,11 +317,13 @@ class HistogramChart(Widget):
         histogram = self.histogram
         if histogram is None:
             return Text("select a cell in the heatmap")
-        title = f"{histogram.feature} {histogram.window_start:%m-%d %H:%M} · ref █ · now ▒"
+        title = (f"{printable(histogram.feature)} {histogram.window_start:%m-%d %H:%M}"
+                 " · ref █ · now ▒")
         if not histogram.labels:
-            return Text(title + "\n" + (histogram.note or "no histogram for this window"))
+            return Text(title + "\n" + printable(histogram.note or "no histogram for this window"))
         width, height = self.content_size.width, self.content_size.height
         labels, reference, current = _merge_bins(histogram, max(1, height - 1))
+        labels = [printable(label) for label in labels]  # category values come from data
         label_width = min(16, max(len(label) for label in labels))
         bar_width = max(4, (width - label_width - 16) // 2)
         top = max(max(reference), max(current), 1e-12)

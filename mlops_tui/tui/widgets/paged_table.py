@@ -21,6 +21,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from mlops_tui.core.text import printable
+
 PAGE_SIZE = 100
 CURSOR_MARK = "▶ "
 NO_MARK = "  "
@@ -225,7 +227,7 @@ class PagedTable(ScrollView, can_focus=True):
         for position, column in enumerate(self.columns):
             last = position == len(self.columns) - 1
             size = max(1, width - used) if last else column.width
-            cell = cells[position] if position < len(cells) else ""
+            cell = printable(cells[position]) if position < len(cells) else ""
             parts.append(set_cell_size(cell, size))
             used += size + 1
         return " ".join(parts)

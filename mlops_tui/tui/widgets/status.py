@@ -11,7 +11,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Input, Static
 
-from mlops_tui.tui.text import short_path
+from mlops_tui.core.text import printable
+from mlops_tui.tui.text import plain_text, short_path
 
 HEALTH_SYMBOLS = {"ok": "✓", "loading": "…", "busy": "⌛", "unavailable": "✗"}
 
@@ -50,14 +51,25 @@ class StatusHeader(Static):
                  f"runner {self.runner}"]
         if self.readonly:
             parts.append("READ-ONLY")
-        return " │ ".join(p for p in parts if p)
+        return printable(" │ ".join(p for p in parts if p))
 
 
-class StaleBanner(Static):
+class Plain(Static):
+    """Static text that is never parsed as markup (data may contain brackets) and shows
+    control characters as escapes (a stored string must not drive the terminal)."""
+
+    def __init__(self, content: object = "", **kwargs) -> None:
+        super().__init__(plain_text(content, multiline=True), markup=False, **kwargs)
+
+    def update(self, content: object = "", *, layout: bool = True) -> None:
+        super().update(plain_text(content, multiline=True), layout=layout)
+
+
+class StaleBanner(Plain):
     """Shown while the store cannot be read: says why and that the data is stale."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__("", markup=False, **kwargs)
+        super().__init__("", **kwargs)
 
     def show_problem(self, health: StoreHealth) -> None:
         since = f" from {health.last_ok:%H:%M:%S}" if health.last_ok else ""
@@ -98,10 +110,3 @@ class FilterBar(Input):
         if not self.value:
             self.remove_class("visible")
         self.post_message(self.Closed())
-
-
-class Plain(Static):
-    """Static text that is never parsed as markup: data may contain brackets."""
-
-    def __init__(self, content: str = "", **kwargs) -> None:
-        super().__init__(content, markup=False, **kwargs)

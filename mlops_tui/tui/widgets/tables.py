@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
+from mlops_tui.tui.text import plain_text
+
 
 def cells_text(cells: Sequence[object]) -> list[Text]:
-    """Cells as plain Text: DataTable would parse a str as markup, and data has brackets."""
-    return [cell if isinstance(cell, Text) else Text(str(cell)) for cell in cells]
+    """Cells as plain Text: DataTable would parse a str as markup (data has brackets), and
+    a stored string may hold control characters (shown escaped, on one line)."""
+    return [plain_text(cell) for cell in cells]
 
 
 def selected_key(table: DataTable) -> str | None:
