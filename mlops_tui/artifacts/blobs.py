@@ -44,6 +44,10 @@ def put_bytes(root: Path, data: bytes, suffix: str = "") -> tuple[str, Path]:
     sha256 = hashlib.sha256(data).hexdigest()
     target = blob_path(root, sha256, suffix)
     if target.exists():
+        try:  # fresh again: leftover clean-up must not take a blob about to be referenced
+            os.utime(target)
+        except OSError:
+            pass
         return sha256, target
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")

@@ -13,7 +13,7 @@ import typer
 
 from mlops_tui.cli import context
 from mlops_tui.cli.documents import event_doc
-from mlops_tui.cli.output import MAX_COUNT, JsonOption, emit, info
+from mlops_tui.cli.output import MAX_COUNT, JsonOption, emit, info, warn_serving
 from mlops_tui.core.errors import ConflictError
 
 TargetOption = Annotated[str | None, typer.Option(
@@ -153,12 +153,16 @@ def predict_command(
     Example: mlops-tui predict line-2026-02-09.parquet --by-regime --out scored.parquet
     """
     from mlops_tui.services.predict import predict_file
+    from mlops_tui.services.serving_check import problems_for_readers
 
-    result = predict_file(context.workspace(), file, out=out, by_regime=by_regime,
-                          target=target)
+    workspace = context.workspace()
+    result = predict_file(workspace, file, out=out, by_regime=by_regime, target=target)
+    problems = problems_for_readers(workspace)  # predict scores with the store's versions
+    warn_serving(problems)
     emit(as_json, {"source": result.source, "output": result.output, "rows": result.rows,
                    "by_regime": result.by_regime, "rows_by_version": result.rows_by_version,
-                   "unrouted": result.unrouted, "seconds": round(result.seconds, 3)},
+                   "unrouted": result.unrouted, "seconds": round(result.seconds, 3),
+                   "serving": {"matches_store": not problems, "problems": problems}},
          lambda c: c.print(result.message, markup=False))
 
 
@@ -186,10 +190,10 @@ def serving_status_command(as_json: JsonOption = False) -> None:
 
     Example: mlops-tui serving status --json
     """
-    from mlops_tui.services import serving
+    from mlops_tui.services import serving, serving_check
 
     workspace = context.workspace()
-    problems = serving.inspect(workspace)
+    problems = serving_check.problems_for_readers(workspace)
     folder, manifest, _ = serving.read_current(workspace)
     document = {"current": str(folder) if folder else None, "manifest": manifest,
                 "matches_store": not problems, "problems": problems}
@@ -203,6 +207,7 @@ def serving_status_command(as_json: JsonOption = False) -> None:
         console.print("matches the store" if not problems else
                       "does not match the store: " + "; ".join(problems), markup=False)
 
+    warn_serving(problems)
     emit(as_json, document, human)
 
 

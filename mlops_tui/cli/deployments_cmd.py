@@ -8,7 +8,7 @@ import typer
 
 from mlops_tui.cli import context
 from mlops_tui.cli.documents import event_doc
-from mlops_tui.cli.output import JsonOption, LimitOption, emit
+from mlops_tui.cli.output import JsonOption, LimitOption, emit, warn_serving
 from mlops_tui.core.text import printable
 
 app = typer.Typer(help="Active versions, champions and their history.", no_args_is_help=True)
@@ -20,18 +20,22 @@ def list_command(as_json: JsonOption = False) -> None:
 
     Example: mlops-tui deployments list --json
     """
+    from mlops_tui.services import serving_check
     from mlops_tui.services.deployments import pins, serving_state
 
     workspace = context.workspace()
     state = serving_state(workspace)
     pinned = pins(workspace)
+    problems = serving_check.problems_for_readers(workspace)
     document = {
         "targets": {t: event_doc(e) for t, e in sorted(state.active.items())},
         "champions": {r: event_doc(e) for r, e in sorted(state.champions.items())},
         "pins": [{"kind": p.kind.value, "subject": p.subject, "version": f"v{p.version}",
                   "since": p.since.isoformat(), "by": p.by, "reason": p.reason}
                  for p in pinned],
+        "serving": {"matches_store": not problems, "problems": problems},
     }
+    warn_serving(problems)
 
     def human(console) -> None:
         from mlops_tui.cli.render import TextTable as Table

@@ -26,6 +26,7 @@ from mlops_tui.cli import (
     data_cmd,
     deploy_cmd,
     deployments_cmd,
+    doctor_cmd,
     drift_cmd,
     env_cmd,
     image_cmd,
@@ -44,6 +45,7 @@ from mlops_tui.cli.output import (
     info,
     report_error,
     show_usage_error,
+    warn_serving,
 )
 from mlops_tui.core.errors import ExitCode, MlopsError, UsageError
 
@@ -72,6 +74,7 @@ app.add_typer(image_cmd.app, name="image")
 app.command("ingest")(data_cmd.ingest_command)
 app.command("retrain")(data_cmd.retrain_command)
 app.command("demo")(data_cmd.demo_command)
+app.command("doctor")(doctor_cmd.doctor_command)
 app.add_typer(labels_cmd.app, name="labels")
 app.add_typer(drift_cmd.app, name="drift")
 app.add_typer(regimes_cmd.app, name="regimes")
@@ -193,7 +196,10 @@ def status_command(as_json: JsonOption = False) -> None:
         "champions": {r: event_doc(e) for r, e in sorted(s.champions.items())},
         "unfinished_jobs": [{"id": j[0], "regime": j[1], "runner": j[2], "state": j[3]}
                             for j in s.unfinished_jobs],
+        "serving": {"matches_store": not s.serving_problems,
+                    "problems": list(s.serving_problems)},
     }
+    warn_serving(s.serving_problems)
 
     def human(console) -> None:
         console.print(f"workspace {s.workspace}  (schema {s.schema_version}, runner {s.runner})")

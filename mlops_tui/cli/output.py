@@ -100,6 +100,14 @@ def info(message: str) -> None:
     _stderr_console().print(message, markup=False)
 
 
+def warn_serving(problems: list[str] | tuple[str, ...]) -> None:
+    """One warning line on stderr when serving/current does not match the store."""
+    if problems:
+        from mlops_tui.services.serving_check import mismatch_warning
+
+        info(f"warning: {mismatch_warning(problems)}")
+
+
 def error_document(error: MlopsError | Exception, code: int, kind: str) -> dict:
     message = error.message if isinstance(error, MlopsError) else str(error)
     document: dict[str, Any] = {"code": int(code), "kind": kind, "message": message}

@@ -10,6 +10,7 @@ import typer
 from mlops_tui.cli import context
 from mlops_tui.cli.output import JsonOption, emit, info, progress
 from mlops_tui.core.errors import IntegrityError
+from mlops_tui.core.text import printable
 
 app = typer.Typer(help="The DuckDB metadata store.", no_args_is_help=True)
 
@@ -29,30 +30,42 @@ def migrate_command(as_json: JsonOption = False) -> None:
 
 
 @app.command("verify")
-def verify_command(as_json: JsonOption = False) -> None:
+def verify_command(
+    repair: Annotated[bool, typer.Option(
+        "--repair", help="Also remove the leftovers it reports (see below).")] = False,
+    as_json: JsonOption = False,
+) -> None:
     """Check the store's invariants; exit 5 naming everything that is broken.
 
     Checks: each active version and champion exists, every deployment event has its audit
     row, every artifact and code snapshot exists with its recorded hash, and serving/current
-    matches the store (rebuilt from the store when a crash left it behind).
+    matches the store (rebuilt from the store when a crash left it behind). Leftovers are
+    warnings: orphan batch and label files, staging files of killed ingests, artifacts no
+    version references, folders of jobs that ended before they ran; --repair removes them.
 
-    Example: mlops-tui store verify --json
+    Example: mlops-tui store verify --repair --json
     """
     from mlops_tui.services.maintenance import verify_store
 
     with progress("verifying store and artifacts…", quiet=as_json):
-        report = verify_store(context.workspace())
+        report = verify_store(context.workspace(), repair=repair)
     if not report.ok:
         raise IntegrityError(
             f"store verify found {len(report.problems)} problem(s): " + "; ".join(report.problems),
-            detail={"problems": report.problems, "checked": report.checked},
+            detail={"problems": report.problems, "checked": report.checked,
+                    "warnings": report.warnings},
         )
-    for repair in report.repaired:  # derived state (the serving folder) rebuilt from the store
-        info(f"repaired {repair}")
-    emit(as_json, {"ok": True, "checked": report.checked}
+    for repaired in report.repaired:  # derived state rebuilt, leftovers removed
+        info(f"repaired {printable(repaired)}")
+    for warning in report.warnings:  # file names: shown as text
+        info(f"warning: {printable(warning)} ('mlops-tui store verify --repair' removes it)")
+    emit(as_json, {"ok": True, "checked": report.checked, "warnings": report.warnings,
+                   "leftovers": report.leftovers}
          | ({"repaired": report.repaired} if report.repaired else {}),
          lambda c: c.print("store OK: " + ", ".join(f"{v} {k.replace('_', ' ')}"
-                                                   for k, v in report.checked.items())))
+                                                   for k, v in report.checked.items())
+                           + (f"; {len(report.warnings)} warning(s)" if report.warnings
+                              else "")))
 
 
 @app.command("backup")

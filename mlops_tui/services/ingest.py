@@ -125,7 +125,9 @@ def _parquet_duplicates(path: Path) -> None:
 
 def _staging_file(folder: Path, source: Path) -> Path:
     try:
-        fd, name = tempfile.mkstemp(dir=folder, prefix=".staging-", suffix=".parquet")
+        # the pid keeps leftover clean-up (services/leftovers.py) off a file being staged
+        fd, name = tempfile.mkstemp(dir=folder, prefix=f".staging-{os.getpid()}-",
+                                    suffix=".parquet")
     except OSError as error:
         if not space.is_disk_full(error):
             raise

@@ -1,4 +1,5 @@
-"""Store upkeep: migrate, verify invariants (and repair the derived serving folder), back up."""
+"""Store upkeep: migrate, verify invariants (repairing the derived serving folder, and with
+`--repair` removing leftovers), back up."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from mlops_tui.artifacts import blobs
 from mlops_tui.artifacts import code as code_snapshots
 from mlops_tui.core.errors import IntegrityError, MlopsError
+from mlops_tui.services.actor import current_actor
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import deployments as deployment_sql
 from mlops_tui.store import registry as registry_sql
@@ -18,14 +20,23 @@ class VerifyReport:
     problems: list[str]
     checked: dict[str, int]
     repaired: list[str] = field(default_factory=list)  # derived state rebuilt from the store
+    warnings: list[str] = field(default_factory=list)  # leftovers: not integrity failures
+    leftovers: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify_store(workspace: Workspace) -> VerifyReport:
-    """Check every invariant; collect all problems rather than stopping at the first."""
+def invariant_problems(workspace: Workspace) -> tuple[list[str], dict[str, int]]:
+    """(problems, what was checked): every invariant and every artifact and code hash.
+    Reads only; collects all problems rather than stopping at the first."""
+    records, files, checked = check_invariants(workspace)
+    return records + files, checked
+
+
+def check_invariants(workspace: Workspace) -> tuple[list[str], list[str], dict[str, int]]:
+    """(problems of the records, problems of the files they name, what was checked)."""
     problems: list[str] = []
     with workspace.store.read() as tx:
         for kind, subject, number in deployment_sql.current_missing_versions(tx):
@@ -41,6 +52,7 @@ def verify_store(workspace: Workspace) -> VerifyReport:
         artifacts = registry_sql.artifact_refs(tx)
         codes = registry_sql.all_code(tx)
         counts = registry_sql.counts(tx)
+    files: list[str] = []
     seen: set[str] = set()
     for number, relative, sha256 in artifacts:
         if number in collected or sha256 in seen:  # `models gc` removed collected weights
@@ -50,14 +62,37 @@ def verify_store(workspace: Workspace) -> VerifyReport:
             path = blobs.resolve_inside(workspace.root, relative)
             blobs.verify(path, sha256)
         except IntegrityError as error:
-            problems.append(f"version v{number}: artifact {error.message}")
+            files.append(f"version v{number}: artifact {error.message}")
     for code in codes:
-        problems.extend(code_snapshots.verify_snapshot(workspace.code_root, code))
+        files.extend(code_snapshots.verify_snapshot(workspace.code_root, code))
     checked = {"versions": counts["model_versions"], "artifacts": len(seen),
                "code_snapshots": len(codes), "deployment_events": counts["deployment_events"]}
+    return problems, files, checked
+
+
+def verify_store(workspace: Workspace, *, repair: bool = False) -> VerifyReport:
+    """Check every invariant, rebuild a serving folder a crash left behind, and report
+    leftovers as warnings; with `repair`, remove the leftovers too (under the write lock)."""
+    from mlops_tui.services import leftovers
+
+    problems, checked = invariant_problems(workspace)
     serving_problems, repaired = check_serving(workspace)
+    found = leftovers.find(workspace)
+    if repair and found:
+        with workspace.store.write("verify-repair") as tx:
+            gone = leftovers.remove(workspace, leftovers.find(workspace, tx),
+                                    include_manual=True)
+            if gone:
+                deployment_sql.append_audit(
+                    tx, actor=current_actor(), action="store-repair", subject="leftovers",
+                    detail={"removed": [g.path for g in gone]})
+        # the write unit's own upkeep may have taken some first: judge by what is left
+        removed = [f for f in found if not (workspace.root / f.path).exists()]
+        repaired += [f"removed {f.text}" for f in removed]
+        found = [f for f in found if f not in removed]
     return VerifyReport(problems=problems + serving_problems, checked=checked,
-                        repaired=repaired)
+                        repaired=repaired, warnings=[f.text for f in found],
+                        leftovers=[f.document() for f in found])
 
 
 def check_serving(workspace: Workspace) -> tuple[list[str], list[str]]:

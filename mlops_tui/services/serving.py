@@ -9,7 +9,9 @@ process follows deployments by resolving `current` and reading its manifest.
 
 The store is the truth and this folder is derived from it. Every sync reads the store while
 it holds the serving lock, so a slower process can never put back an older state; and the
-same sync repairs whatever a crash left behind (`store verify`, `serving reconcile`).
+same sync repairs whatever a crash left behind (`store verify`, `serving reconcile`, and the
+next write unit of any command: services/upkeep.py). Reads only compare:
+services/serving_check.py.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from mlops_tui.core.errors import IntegrityError, StoreBusyError
 from mlops_tui.core.models import DeploymentKind
 from mlops_tui.core.names import format_version_id
 from mlops_tui.services.workspace import Workspace
+from mlops_tui.store import Tx
 from mlops_tui.store import deployments as deployment_sql
 from mlops_tui.store.db import FAULT_ENV
 
@@ -140,8 +143,13 @@ def _serving_lock(workspace: Workspace) -> Iterator[None]:
 
 def plan_from_store(workspace: Workspace) -> ServingPlan:
     with workspace.store.read() as tx:
-        generation = deployment_sql.latest_event_seq(tx)
-        rows = deployment_sql.served_artifacts(tx)
+        return plan_in(tx)
+
+
+def plan_in(tx: Tx) -> ServingPlan:
+    """The plan as of an open transaction (a read that also needs other store data)."""
+    generation = deployment_sql.latest_event_seq(tx)
+    rows = deployment_sql.served_artifacts(tx)
     entries = tuple(
         ServedEntry(kind=DeploymentKind(kind), subject=subject, event_seq=seq, version=number,
                     regime=regime, artifact_path=path, size=size, sha256=sha256)

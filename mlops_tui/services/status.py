@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from mlops_tui.core.models import DeploymentEvent, DeploymentKind
 from mlops_tui.services.workspace import Workspace
@@ -22,13 +22,18 @@ class Status:
     active: dict[str, DeploymentEvent]
     champions: dict[str, DeploymentEvent]
     unfinished_jobs: list[tuple[str, str, str, str]]
+    # how serving/current differs from the store (empty: it matches); never repaired here
+    serving_problems: tuple[str, ...] = field(default=())
 
 
 def status(workspace: Workspace) -> Status:
+    from mlops_tui.services import serving, serving_check
+
     with workspace.store.read() as tx:
         meta = registry_sql.store_meta(tx)
         events = deployment_sql.current_all(tx)
-        return Status(
+        plan = serving.plan_in(tx)
+        found = Status(
             workspace=str(workspace.root),
             store_id=meta.get("store_id", ""),
             schema_version=int(meta.get("schema_version", 0)),
@@ -40,3 +45,6 @@ def status(workspace: Workspace) -> Status:
             champions={e.subject: e for e in events if e.kind is DeploymentKind.CHAMPION},
             unfinished_jobs=registry_sql.unfinished_jobs(tx),
         )
+    # a comparison of the plan with the manifest and links: no hashing on a read path
+    return replace(found, serving_problems=tuple(
+        serving_check.problems_for_readers(workspace, plan)))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import errno
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from mlops_tui.core.config import Config, ConfigError, parse_config
 from mlops_tui.core.errors import ConflictError, NotFoundError, ReadOnlyError, UsageError
-from mlops_tui.store.db import Store
+from mlops_tui.store.db import Store, Tx
 
 CONFIG_NAME = "mlops.toml"
 STORE_NAME = "store.duckdb"
@@ -63,7 +64,13 @@ class Workspace:
             self.store_path,
             lock_timeout=self._lock_timeout(),
             command=self.command,
+            write_hook=self._on_write,
         )
+
+    def _on_write(self, tx: Tx, unit: str) -> Callable[[], None] | None:
+        from mlops_tui.services.upkeep import on_write  # imports serving: not at startup
+
+        return on_write(self, tx, unit)
 
     def _lock_timeout(self) -> float | None:
         # The environment variable wins over the file so tests and scripts can shorten it.

@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -160,11 +160,18 @@ def _env_lock_timeout(text: str) -> float:
     return value
 
 
+# Runs inside every write unit, before its body (so it sees the state the unit started
+# from), with the unit's transaction and name; returns work to run after the unit committed
+# and released the lock, or None. The services set it: upkeep of derived files is theirs.
+WriteHook = Callable[[Tx, str], Callable[[], None] | None]
+
+
 class Store:
     """The workspace's DuckDB file and its lock."""
 
     def __init__(
-        self, db_path: Path, *, lock_timeout: float | None = None, command: str = "mlops-tui"
+        self, db_path: Path, *, lock_timeout: float | None = None, command: str = "mlops-tui",
+        write_hook: WriteHook | None = None,
     ) -> None:
         self.db_path = Path(db_path)
         self.lock_path = self.db_path.with_name("store.lock")
@@ -174,6 +181,7 @@ class Store:
             else _env_lock_timeout(env_timeout) if env_timeout else 10.0
         )
         self.command = command
+        self.write_hook = write_hook
 
     # -- units of work -------------------------------------------------------------------
 
@@ -190,6 +198,23 @@ class Store:
 
     @contextmanager
     def _unit(self, unit: str, *, exclusive: bool, check_schema: bool = True) -> Iterator[Tx]:
+        after: list[Callable[[], None]] = []
+        with self._locked_unit(unit, exclusive=exclusive, check_schema=check_schema,
+                               after=after) as tx:
+            yield tx
+        for work in after:  # the lock is released: the hook's work may read the store
+            work()
+
+    def _run_hook(self, tx: Tx, unit: str, after: list[Callable[[], None]]) -> None:
+        if self.write_hook is None:
+            return
+        work = self.write_hook(tx, unit)
+        if work is not None:
+            after.append(work)
+
+    @contextmanager
+    def _locked_unit(self, unit: str, *, exclusive: bool, check_schema: bool,
+                     after: list[Callable[[], None]]) -> Iterator[Tx]:
         if not self.db_path.exists():
             raise NotFoundError(
                 f"no store at {self.db_path}: run 'mlops-tui init' or pass --workspace"
@@ -212,7 +237,10 @@ class Store:
                     cursor.execute("BEGIN TRANSACTION")
                     try:
                         _fault("after_begin", unit)
-                        yield Tx(cursor, read_only=not exclusive)
+                        tx = Tx(cursor, read_only=not exclusive)
+                        if exclusive and check_schema:
+                            self._run_hook(tx, unit, after)
+                        yield tx
                         _fault("before_commit", unit)
                         cursor.execute("COMMIT")
                     except BaseException:

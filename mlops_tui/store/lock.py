@@ -109,3 +109,26 @@ def _open_lock_file(lock_path: Path, exclusive: bool) -> int | None:
         return os.open(lock_path, os.O_RDONLY)  # readers may use a read-only workspace
     except FileNotFoundError:
         return None
+
+
+def current_writer(lock_path: Path) -> dict | None:
+    """The writer holding the lock now (pid, host, command, since), {} when a writer holds
+    it without saying who, or None when no writer does. Takes a shared lock for an instant
+    on a read-only descriptor: nothing is written."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = json.loads(lock_path.read_text() or "{}")
+            except (OSError, ValueError):
+                holder = {}
+            return holder if isinstance(holder, dict) else {}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -46,6 +46,7 @@ class OverviewScreen(DashboardScreen):
         self.drift_loaded_at: float | None = None
 
     def compose_body(self) -> ComposeResult:
+        yield Plain("", id="serving-banner")  # serving/current behind the store
         with Vertical(id="serving-pane", classes="pane"):
             yield Plain("Serving", classes="pane-title")
             yield DataTable(id="serving", cursor_type="row")
@@ -112,6 +113,12 @@ class OverviewScreen(DashboardScreen):
                 f"{stamp(event.at)} ({age(event.at, now)} ago)",
                 "pinned" if event.pinned else "-")))
         refill(self.query_one("#serving", DataTable), serving_rows)
+        banner = self.query_one("#serving-banner", Plain)
+        if status.serving_problems:
+            from mlops_tui.services.serving_check import mismatch_warning
+
+            banner.update(f"⚠ {mismatch_warning(status.serving_problems)}")
+        banner.set_class(bool(status.serving_problems), "visible")
         recent_rows = []
         for event in data.recent:
             subject = event.subject if event.kind.value == "active" else f"{event.subject} ★"
