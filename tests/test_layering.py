@@ -78,11 +78,29 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts)
 
 
-def imported_names(path: Path, root: Path) -> Iterator[tuple[int, str]]:
-    """(line, absolute module name) for every import anywhere in the file."""
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """ids of the nodes under `if TYPE_CHECKING:` (imports for annotations, never run)."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and (
+                getattr(node.test, "id", None) == "TYPE_CHECKING"
+                or getattr(node.test, "attr", None) == "TYPE_CHECKING"):
+            for statement in node.body:
+                skipped.update(id(inner) for inner in ast.walk(statement))
+    return skipped
+
+
+def imported_names(path: Path, root: Path, *, runtime_only: bool = False
+                   ) -> Iterator[tuple[int, str]]:
+    """(line, absolute module name) for every import anywhere in the file (with
+    `runtime_only`, not those under `if TYPE_CHECKING:`)."""
     name = module_name(path, root)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    skipped = _type_checking_only(tree) if runtime_only else set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield node.lineno, alias.name
@@ -179,12 +197,13 @@ def test_runners_never_import_the_store():
 
 
 def import_graph(root: Path, subpackage: str) -> dict[str, set[str]]:
-    """Module -> the modules of the same subpackage it imports (anywhere in the file)."""
+    """Module -> the modules of the same subpackage it imports when it runs (anywhere in the
+    file, inside functions too; imports only for annotations do not count)."""
     directory = root / subpackage
     modules = {module_name(path, root): path for path in sorted(directory.rglob("*.py"))}
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
-        for _, imported in imported_names(path, root):
+        for _, imported in imported_names(path, root, runtime_only=True):
             # `from pkg import mod` names pkg.mod, `from pkg.mod import f` names pkg.mod.f:
             # the longest prefix that is a module of the subpackage is the one imported
             parts = imported.split(".")

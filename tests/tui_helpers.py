@@ -319,7 +319,9 @@ def build_plant(root: Path, *, frozen: bool = True, with_jobs: bool = True) -> W
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         observations = _slice(root.parent / f"{root.name}-observations.parquet")
         world.at(moment("01-05T00:01"))
-        ingest_file(workspace, observations)
+        # the frozen wall clock is early in the scenario: the plausible-time bound is the
+        # scenario's end, as for data recorded then
+        ingest_file(workspace, observations, now=moment("12-31T00:00"))
         _register_versions(workspace, world, observations)
         _deploy_history(workspace, world)
         if with_jobs:

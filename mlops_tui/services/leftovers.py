@@ -24,12 +24,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_tui.runners.base import RUNNER_FILE
-from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import Tx
 from mlops_tui.store import upkeep as upkeep_sql
+
+if TYPE_CHECKING:  # annotations only: workspace imports these lazily
+    from mlops_tui.services.workspace import Workspace
 
 GRACE_SECONDS = 3600.0
 STAGING = re.compile(r"\.staging-(?:(\d+)-)?")

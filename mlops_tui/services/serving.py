@@ -30,16 +30,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_tui.artifacts import blobs
 from mlops_tui.core.errors import IntegrityError, StoreBusyError
 from mlops_tui.core.models import DeploymentKind
 from mlops_tui.core.names import format_version_id
-from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import Tx
 from mlops_tui.store import deployments as deployment_sql
 from mlops_tui.store.db import FAULT_ENV
+
+if TYPE_CHECKING:  # annotations only: workspace imports these lazily
+    from mlops_tui.services.workspace import Workspace
 
 MANIFEST_SCHEMA = 1
 CURRENT = "current"

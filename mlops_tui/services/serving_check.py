@@ -6,8 +6,12 @@ read commands' warning, the dashboard's banner and the write units' upkeep check
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlops_tui.services.serving import ServingPlan, inspect, read_current
-from mlops_tui.services.workspace import Workspace
+
+if TYPE_CHECKING:  # annotations only: workspace imports these lazily
+    from mlops_tui.services.workspace import Workspace
 
 
 def problems_for_readers(workspace: Workspace, plan: ServingPlan | None = None) -> list[str]:

@@ -15,11 +15,14 @@ Nothing here may fail the unit it runs in: problems stay for `store verify` and 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mlops_tui.core.errors import MlopsError
-from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import Tx
 from mlops_tui.store import deployments as deployment_sql
+
+if TYPE_CHECKING:  # annotations only: workspace imports these lazily
+    from mlops_tui.services.workspace import Workspace
 
 _swept: set[str] = set()  # stores whose leftovers this process has removed
 
