@@ -7,6 +7,7 @@ names mapped to true regimes by majority."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -134,6 +135,24 @@ def moving_windows(seed: int, **kwargs) -> list[Window]:
     frame = moving_regimes_scenario(seed, **kwargs)
     keys = ((frame["ts"] - frame["ts"].iloc[0].floor("D")) // pd.Timedelta("6h")).to_numpy()
     return cut(frame, keys, MOVING_FEATURES, ["grade"])
+
+
+def ar1_windows(seed: int, spread: float, days: int = 60, rows: int = 288,
+                phi: float = 0.8) -> list[Window]:
+    """Daily windows; visits A B A C B A of `days` days; each day's feature means follow an
+    AR(1) process (phi, stationary sd `spread`) around the regime's centre; B and C lie 2 sd
+    from A on three of six features."""
+    rng = np.random.default_rng(seed)
+    centres = {"A": np.zeros(6), "B": np.r_[2.0, 2.0, -2.0, 0, 0, 0],
+               "C": np.r_[-2.0, 2.0, 2.0, 0, 0, 0]}
+    level, out = np.zeros(6), []
+    for regime in "ABACBA":
+        for _ in range(days):
+            level = phi * level + spread * math.sqrt(1 - phi ** 2) * rng.standard_normal(6)
+            x = centres[regime] + level + rng.standard_normal((rows, 6))
+            out.append(Window(rm.fingerprint({f"x{i}": x[:, i] for i in range(6)}), rows, [],
+                              regime))
+    return out
 
 
 def classification_windows(seed: int) -> list[Window]:
@@ -330,3 +349,31 @@ def test_four_regime_classification_identification(seed: int) -> None:
               f"created at windows {[a.index for a in steps if a.status == 'created']}")
         assert len(state.regimes) == 4
     assert figures[0].accuracy >= 0.9 and figures[16].accuracy >= 0.97
+
+
+@pytest.mark.parametrize(("spread", "seed"), [(0.3, 0), (0.5, 0), (0.5, 1)])
+def test_natural_variation_does_not_split_regimes(spread: float, seed: int) -> None:
+    windows = ar1_windows(seed, spread)
+    final, steps, state = discover(windows)
+    result = score(windows, final)
+    print(f"AR(1) spread {spread} seed {seed}: {result}; "
+          f"online {online(windows, steps, result.mapping):.1%}")
+    assert len(state.regimes) == 3 and result.accuracy >= 0.95, result
+    if spread == 0.5:  # without the regime's own spread the threshold splits it up
+        _, _, fixed = discover(windows, rm.MatchConfig(spread_factor=0.0))
+        assert len(fixed.regimes) > 10
+
+
+def test_a_checkpoint_resumes_exactly() -> None:
+    windows = moving_windows(3)[:120]
+    whole, steps, _ = discover(windows)
+    state = rm.State()
+    resumed: list[rm.Assignment] = []
+    for i, w in enumerate(windows):
+        if i % 25 == 0:
+            state = rm.state_from_dict(json.loads(json.dumps(rm.state_to_dict(state))))
+        state, a = state_step(state, w, True)
+        resumed.append(a)
+    assert [(a.regime, a.status, a.created) for a in resumed] == [
+        (a.regime, a.status, a.created) for a in steps]
+    assert [a.distance for a in resumed] == pytest.approx([a.distance for a in steps])

@@ -1,16 +1,14 @@
 """Regimes without a column: fingerprints, a distance, and the discovery state machine. Pure:
 row sets come in as arrays, states go out as values (no store, no I/O).
 
-- **Fingerprint** of a row set, per matching feature: numeric, the 19 quantiles 5%, 10% .. 95%
-  and the robust scale (Q75 - Q25) / 1.349; categorical, the share of each category, missing
-  as a category of its own.
-- **Distance** of a row set w to a regime R: numeric `d_f = min(10, mean_j |q_w[j] - q_R[j]|
-  / s_R)`, the Wasserstein distance of the 5..95% trimmed distributions in R's robust scales;
-  categorical `d_f = 2 sqrt(sum_k (sqrt p_w - sqrt p_R)^2)` (Cohen's h for two categories);
-  `D = sqrt(mean_f d_f^2)`. The root mean square dilutes less than a mean when only a few
-  features separate the regimes.
+- **Fingerprint and distance** `D` (core/regime_fingerprint.py): per feature quantiles and a
+  robust scale, or category shares; `D` is the RMS over features of the trimmed Wasserstein
+  distance in the reference's robust sds (Cohen's h for categories).
 - **Threshold** `tau(n) = max(distance, noise / sqrt(n))`: sampling noise of `D` grows like
-  1/sqrt(rows), so small windows get a wider threshold (noise 3.6: 0.51 at 50 rows).
+  1/sqrt(rows), so small windows get a wider threshold (noise 3.6: 0.51 at 50 rows). A regime
+  whose own windows vary more (its spread: the RMS of `D` over its confidently matched windows,
+  exponentially weighted) gets `tau_R(n) = max(tau(n), min(spread_factor * spread, spread_cap))`,
+  so natural day-to-day variation does not split it into many regimes.
 - **Discovery** (`step`, one window at a time in data-time order): a window within tau of its
   nearest regime is assigned to it, and when it is also confident (the second nearest at least
   twice as far) the regime's reference follows it, `phi_R <- (1 - a) phi_R + a phi_w`
@@ -30,162 +28,22 @@ row sets come in as arrays, states go out as values (no store, no I/O).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 
-import numpy as np
+from mlops_tui.core.regime_fingerprint import (  # noqa: F401  (the matcher's public names)
+    LEVELS,
+    MAX_FEATURE_DISTANCE,
+    MISSING,
+    Fingerprint,
+    blend,
+    distance,
+    feature_distances,
+    fingerprint,
+    fingerprint_from_profile,
+)
 
-if TYPE_CHECKING:
-    from mlops_tui.core.profiles import Profile
-
-LEVELS = np.round(np.arange(1, 20) * 0.05, 2)
-IQR_TO_SIGMA = 1.349
-MAX_FEATURE_DISTANCE = 10.0
-MISSING = "\x00missing"
 MAX_CANDIDATES = 16
-
-
-@dataclass(frozen=True, eq=False)
-class Fingerprint:
-    """What a row set looks like, per feature. NaN quantiles: the feature had no values."""
-
-    rows: int
-    quantiles: Mapping[str, np.ndarray] = field(default_factory=dict)  # 19 per feature
-    scales: Mapping[str, float] = field(default_factory=dict)
-    shares: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"rows": self.rows,
-                "quantiles": {f: [float(v) for v in q] for f, q in self.quantiles.items()},
-                "scales": {f: float(s) for f, s in self.scales.items()},
-                "shares": {f: dict(s) for f, s in self.shares.items()}}
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> Fingerprint:
-        return cls(int(data["rows"]),
-                   {f: np.asarray(q, dtype=np.float64) for f, q in data["quantiles"].items()},
-                   {f: float(s) for f, s in data["scales"].items()},
-                   {f: dict(s) for f, s in data["shares"].items()})
-
-
-def _numeric(values: np.ndarray) -> tuple[np.ndarray, float]:
-    x = np.asarray(values, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return np.full(len(LEVELS), np.nan), math.nan
-    q = np.quantile(x, LEVELS)
-    q25, q75 = np.quantile(x, (0.25, 0.75))
-    scale = float(q75 - q25) / IQR_TO_SIGMA
-    if scale <= 0:  # discrete or nearly constant: fall back to the standard deviation
-        scale = float(x.std())
-    return q, scale
-
-
-def _shares(values: Sequence | np.ndarray) -> dict[str, float]:
-    keys = [MISSING if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-            for v in list(values)]
-    if not keys:
-        return {}
-    names, counts = np.unique(np.asarray(keys, dtype=object), return_counts=True)
-    return {str(k): float(c) / len(keys) for k, c in zip(names, counts, strict=True)}
-
-
-def fingerprint(numeric: Mapping[str, np.ndarray],
-                categorical: Mapping[str, Sequence | np.ndarray] | None = None) -> Fingerprint:
-    """The fingerprint of one row set given as columns (numeric arrays may hold NaN)."""
-    categorical = categorical or {}
-    columns = [*numeric.values(), *categorical.values()]
-    rows = len(columns[0]) if columns else 0
-    quantiles, scales = {}, {}
-    for name, values in numeric.items():
-        quantiles[name], scales[name] = _numeric(values)
-    return Fingerprint(rows, quantiles, scales,
-                       {name: _shares(values) for name, values in categorical.items()})
-
-
-def fingerprint_from_profile(profile: Profile) -> Fingerprint:
-    """The fingerprint of a reference profile (`core.profiles.Profile`): exact from the raw
-    values of small references, else interpolated inside the bins of the profile's grid."""
-    quantiles, scales, shares = {}, {}, {}
-    for name, feature in profile.features.items():
-        if feature.dtype == "categorical":
-            total = max(feature.rows, 1)
-            share = {c: n / total for c, n in zip(feature.categories, feature.counts,
-                                                  strict=True)}
-            if feature.missing:
-                share[MISSING] = feature.missing / total
-            shares[name] = share
-        elif feature.raw:
-            quantiles[name], scales[name] = _numeric(np.asarray(feature.raw))
-        elif feature.grid is None or not feature.counts:
-            quantiles[name], scales[name] = np.full(len(LEVELS), np.nan), math.nan
-        else:
-            left, right = feature.grid.bin_edges()
-            counts = np.asarray(feature.counts, dtype=np.float64)
-            cum = np.concatenate([[0.0], np.cumsum(counts)]) / counts.sum()
-            levels = np.concatenate([LEVELS, [0.25, 0.75]])
-            i = np.clip(np.searchsorted(cum, levels, side="left") - 1, 0, len(counts) - 1)
-            within = (levels - cum[i]) / np.maximum(counts[i] / counts.sum(), 1e-300)
-            values = left[i] + np.clip(within, 0, 1) * (right[i] - left[i])
-            quantiles[name] = values[: len(LEVELS)]
-            scale = float(values[-1] - values[-2]) / IQR_TO_SIGMA
-            scales[name] = scale if scale > 0 else float(feature.std or 0.0)
-    return Fingerprint(profile.rows, quantiles, scales, shares)
-
-
-def feature_distances(window: Fingerprint, reference: Fingerprint) -> dict[str, float]:
-    """`d_f` of every feature both fingerprints have (see the module text)."""
-    out: dict[str, float] = {}
-    for name, q_ref in reference.quantiles.items():
-        q_win = window.quantiles.get(name)
-        if q_win is None:
-            continue
-        ref_missing, win_missing = bool(np.isnan(q_ref).all()), bool(np.isnan(q_win).all())
-        if ref_missing or win_missing:
-            if ref_missing != win_missing:
-                out[name] = MAX_FEATURE_DISTANCE
-            continue
-        median = float(q_ref[len(LEVELS) // 2])
-        scale = reference.scales.get(name, math.nan)
-        scale = max(scale if math.isfinite(scale) else 0.0, 1e-6 * (abs(median) + 1))
-        out[name] = min(MAX_FEATURE_DISTANCE, float(np.mean(np.abs(q_win - q_ref))) / scale)
-    for name, p_ref in reference.shares.items():
-        p_win = window.shares.get(name)
-        if p_win is None:
-            continue
-        keys = set(p_ref) | set(p_win)
-        total = sum((math.sqrt(p_win.get(k, 0.0)) - math.sqrt(p_ref.get(k, 0.0))) ** 2
-                    for k in keys)
-        out[name] = 2 * math.sqrt(total)
-    return out
-
-
-def distance(window: Fingerprint, reference: Fingerprint) -> float:
-    """D: the root mean square of the feature distances (inf when none is comparable)."""
-    values = list(feature_distances(window, reference).values())
-    return math.sqrt(sum(v * v for v in values) / len(values)) if values else math.inf
-
-
-def blend(old: Fingerprint, new: Fingerprint, weight: float) -> Fingerprint:
-    """(1 - weight) * old + weight * new, per quantile, scale and share; rows add up."""
-    quantiles, scales, shares = dict(old.quantiles), dict(old.scales), {}
-    for name, q_new in new.quantiles.items():
-        q_old = old.quantiles.get(name)
-        if q_old is None or np.isnan(q_old).all():
-            quantiles[name], scales[name] = q_new, new.scales.get(name, math.nan)
-        elif not np.isnan(q_new).all():
-            quantiles[name] = (1 - weight) * q_old + weight * q_new
-            scales[name] = ((1 - weight) * old.scales.get(name, math.nan)
-                            + weight * new.scales.get(name, math.nan))
-    for name in set(old.shares) | set(new.shares):
-        p_old, p_new = old.shares.get(name, {}), new.shares.get(name, {})
-        if not p_old or not p_new:
-            shares[name] = dict(p_old or p_new)
-            continue
-        shares[name] = {k: (1 - weight) * p_old.get(k, 0.0) + weight * p_new.get(k, 0.0)
-                        for k in set(p_old) | set(p_new)}
-    return Fingerprint(old.rows + new.rows, quantiles, scales, shares)
 
 
 @dataclass(frozen=True)
@@ -200,9 +58,16 @@ class MatchConfig:
     min_rows: int = 30  # fewer rows: "too few rows", the state does not move
     candidate_memory: int = 0  # windows a candidate survives matched windows (0: consecutive)
     names: str = "r"
+    spread_factor: float = 2.5  # tau_R widens to this many times R's spread (0: off)
+    spread_weight: float = 0.1  # the spread's exponential update
+    spread_cap: float = 1.0  # tau_R never widens beyond this
 
     def threshold(self, rows: int) -> float:
         return max(self.distance, self.noise / math.sqrt(max(rows, 1)))
+
+    def regime_threshold(self, regime: Regime, rows: int) -> float:
+        widened = min(self.spread_factor * regime.spread, self.spread_cap)
+        return max(self.threshold(rows), widened)
 
 
 @dataclass(frozen=True)
@@ -212,6 +77,7 @@ class Regime:
     fingerprint: Fingerprint
     windows: int = 0  # windows assigned so far
     refreshes: int = 0
+    spread: float = 0.0  # RMS distance of its confidently matched windows (natural variation)
 
 
 @dataclass(frozen=True)
@@ -219,6 +85,7 @@ class Candidate:
     windows: tuple[int, ...]  # window numbers (State.seen at their step)
     fingerprint: Fingerprint
     last: int
+    members: tuple[Fingerprint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -271,12 +138,21 @@ def nearest(state: State, fp: Fingerprint) -> tuple[tuple[str, float], ...]:
     return tuple((rid, d) for d, rid in ranked[:2])
 
 
+def _within(state: State, fp: Fingerprint, rows: int) -> list[tuple[float, str]]:
+    """(D, id) of every regime within its own threshold, nearest first."""
+    cfg = state.config
+    found = ((distance(fp, r.fingerprint), r) for r in state.regimes)
+    return sorted((d, r.id) for d, r in found if d <= cfg.regime_threshold(r, rows))
+
+
 def match(state: State, fp: Fingerprint, rows: int) -> tuple[str | None, tuple]:
-    """Read-only: the regime a row set belongs to (None when none is within tau)."""
+    """Read-only: the regime a row set belongs to (None when none is within its threshold)
+    and the nearest two regimes."""
     near = nearest(state, fp)
     if rows < state.config.min_rows or not near:
         return None, near
-    return (near[0][0] if near[0][1] <= state.config.threshold(rows) else None), near
+    within = _within(state, fp, rows)
+    return (within[0][1] if within else None), near
 
 
 def _sub_labels(state: State, subs: Sequence[tuple[Fingerprint, int]]
@@ -290,7 +166,8 @@ def _sub_labels(state: State, subs: Sequence[tuple[Fingerprint, int]]
                 labels[-1] = (labels[-1][0], labels[-1][1] + rows)
             continue
         near = nearest(state, fp)
-        ok = bool(near) and near[0][1] <= state.config.threshold(rows)
+        ok = bool(near) and near[0][1] <= state.config.regime_threshold(
+            state.regime(near[0][0]), rows)
         labels.append((near[0][0] if ok else None, rows))
     return labels if len(labels) > 1 else None
 
@@ -317,7 +194,8 @@ def step(state: State, window: Fingerprint, rows: int,
     if rows < cfg.min_rows:
         return _hold(state, index), Assignment(index, None, "too-few-rows", tau)
     near = nearest(state, window)
-    matched = bool(near) and near[0][1] <= tau
+    within = _within(state, window, rows)
+    matched = bool(within)
     if subs and not matched and state.regimes:
         labels = _sub_labels(state, subs)
         kinds = {label for label, _ in labels} if labels else set()
@@ -328,15 +206,20 @@ def step(state: State, window: Fingerprint, rows: int,
                 state = replace(state, mixed_unknown=index)
             return state, Assignment(index, None, "mixed", tau, near, segments=segments)
     if matched:
-        rid, d1 = near[0]
-        confident = len(near) < 2 or near[1][1] >= cfg.confident_ratio * d1
+        d1, rid = within[0]
+        others = [d for r, d in near if r != rid]
+        confident = not others or others[0] >= cfg.confident_ratio * d1
         regimes = []
         for regime in state.regimes:
             if regime.id == rid:
-                fp = (blend(regime.fingerprint, window, cfg.refresh_weight) if confident
-                      else regime.fingerprint)
-                regime = replace(regime, fingerprint=fp, windows=regime.windows + 1,
-                                 refreshes=regime.refreshes + int(confident))
+                tau = cfg.regime_threshold(regime, rows)
+                if confident:
+                    w = cfg.spread_weight
+                    regime = replace(
+                        regime, fingerprint=blend(regime.fingerprint, window, cfg.refresh_weight),
+                        refreshes=regime.refreshes + 1,
+                        spread=math.sqrt((1 - w) * regime.spread ** 2 + w * d1 ** 2))
+                regime = replace(regime, windows=regime.windows + 1)
             regimes.append(regime)
         candidates = _expire(state.candidates, index, cfg.candidate_memory)
         state = replace(state, regimes=tuple(regimes), candidates=candidates)
@@ -364,12 +247,12 @@ def _unmatched(state: State, window: Fingerprint, rows: int, index: int, tau: fl
         c = candidates[i]
         weight = rows / (c.fingerprint.rows + rows)
         candidates[i] = Candidate((*c.windows, index), blend(c.fingerprint, window, weight),
-                                  index)
+                                  index, (*c.members, window))
     else:
         if cfg.candidate_memory == 0:
             candidates = []  # consecutive rule: a disagreeing window starts the run again
         candidates = candidates[-(MAX_CANDIDATES - 1):]
-        candidates.append(Candidate((index,), window, index))
+        candidates.append(Candidate((index,), window, index, (window,)))
         i = len(candidates) - 1
     c = candidates[i]
     if len(c.windows) < cfg.new_regime_windows:
@@ -380,7 +263,9 @@ def _unmatched(state: State, window: Fingerprint, rows: int, index: int, tau: fl
     while f"{cfg.names}{counter}" in taken:
         counter += 1
     rid = f"{cfg.names}{counter}"
-    regime = Regime(rid, rid, c.fingerprint, windows=len(c.windows))
+    k = len(c.members)
+    spread = math.sqrt(sum(distance(m, c.fingerprint) ** 2 for m in c.members) / max(k - 1, 1))
+    regime = Regime(rid, rid, c.fingerprint, windows=len(c.windows), spread=spread)
     del candidates[i]
     before = (state.mixed_unknown,) if state.mixed_unknown == c.windows[0] - 1 else ()
     state = replace(state, regimes=(*state.regimes, regime), counter=counter,
@@ -408,3 +293,25 @@ def rename(state: State, regime_id: str, name: str) -> State:
     state.regime(regime_id)
     return replace(state, regimes=tuple(replace(r, name=name) if r.id == regime_id else r
                                         for r in state.regimes))
+
+
+def state_to_dict(state: State) -> dict:
+    """A JSON-able checkpoint of the whole state (the config included)."""
+    return {"config": asdict(state.config), "counter": state.counter, "seen": state.seen,
+            "mixed_unknown": state.mixed_unknown,
+            "regimes": [{"id": r.id, "name": r.name, "fingerprint": r.fingerprint.to_dict(),
+                         "windows": r.windows, "refreshes": r.refreshes, "spread": r.spread}
+                        for r in state.regimes],
+            "candidates": [{"windows": list(c.windows), "fingerprint": c.fingerprint.to_dict(),
+                            "last": c.last, "members": [m.to_dict() for m in c.members]}
+                           for c in state.candidates]}
+
+
+def state_from_dict(data: dict) -> State:
+    regimes = tuple(Regime(r["id"], r["name"], Fingerprint.from_dict(r["fingerprint"]),
+                           r["windows"], r["refreshes"], r["spread"]) for r in data["regimes"])
+    candidates = tuple(Candidate(tuple(c["windows"]), Fingerprint.from_dict(c["fingerprint"]),
+                                 c["last"], tuple(Fingerprint.from_dict(m) for m in c["members"]))
+                       for c in data["candidates"])
+    return State(MatchConfig(**data["config"]), regimes, data["counter"], data["seen"],
+                 candidates, data["mixed_unknown"])
