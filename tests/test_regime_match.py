@@ -322,6 +322,12 @@ def test_sample_regimes_are_discovered_without_the_column(seed: int) -> None:
     assert result.returns == 2 and not result.late_returns, result
     assert len(state.regimes) == 3 and sorted(result.mapping.values()) == [
         "pickup", "sedan", "suv"]
+    # The four changeover windows are found mixed from their sub-windows; the unknown part of
+    # the one before a new regime's first windows joins that regime.
+    changeovers = [i for i, w in enumerate(windows) if w.truth is None]
+    assert [a.index for a in steps if a.status == "mixed"] == changeovers
+    created = [a for a in steps if a.status == "created"]
+    assert [a.created_segments for a in created] == [(), (changeovers[0],), (changeovers[2],)]
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 LEVELS = np.round(np.arange(1, 20) * 0.05, 2)
 IQR_TO_SIGMA = 1.349
 MAX_FEATURE_DISTANCE = 10.0
+_WITH_QUARTILES = np.concatenate([LEVELS, [0.25, 0.75]])
 MISSING = "\x00missing"
 
 
@@ -55,12 +56,11 @@ def _numeric(values: np.ndarray) -> tuple[np.ndarray, float]:
     x = x[np.isfinite(x)]
     if x.size == 0:
         return np.full(len(LEVELS), np.nan), math.nan
-    q = np.quantile(x, LEVELS)
-    q25, q75 = np.quantile(x, (0.25, 0.75))
-    scale = float(q75 - q25) / IQR_TO_SIGMA
+    q = np.quantile(x, _WITH_QUARTILES)
+    scale = float(q[-1] - q[-2]) / IQR_TO_SIGMA
     if scale <= 0:  # discrete or nearly constant: fall back to the standard deviation
         scale = float(x.std())
-    return q, scale
+    return q[: len(LEVELS)], scale
 
 
 def _shares(values: Sequence | np.ndarray) -> dict[str, float]:
@@ -105,7 +105,7 @@ def fingerprint_from_profile(profile: Profile) -> Fingerprint:
             left, right = feature.grid.bin_edges()
             counts = np.asarray(feature.counts, dtype=np.float64)
             cum = np.concatenate([[0.0], np.cumsum(counts)]) / counts.sum()
-            levels = np.concatenate([LEVELS, [0.25, 0.75]])
+            levels = _WITH_QUARTILES
             i = np.clip(np.searchsorted(cum, levels, side="left") - 1, 0, len(counts) - 1)
             within = (levels - cum[i]) / np.maximum(counts[i] / counts.sum(), 1e-300)
             values = left[i] + np.clip(within, 0, 1) * (right[i] - left[i])

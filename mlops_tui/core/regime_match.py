@@ -132,27 +132,29 @@ class Assignment:
         return self.nearest[0][1] if self.nearest else None
 
 
+def _ranked(state: State, fp: Fingerprint, rows: int
+            ) -> tuple[tuple[tuple[str, float], ...], list[tuple[float, str]]]:
+    """The nearest two regimes (id, D), and (D, id) of every regime within its own
+    threshold, nearest first."""
+    cfg = state.config
+    found = sorted(((distance(fp, r.fingerprint), r) for r in state.regimes),
+                   key=lambda pair: (pair[0], pair[1].id))
+    near = tuple((r.id, d) for d, r in found[:2])
+    return near, [(d, r.id) for d, r in found if d <= cfg.regime_threshold(r, rows)]
+
+
 def nearest(state: State, fp: Fingerprint) -> tuple[tuple[str, float], ...]:
     """The two regimes nearest to a fingerprint, nearest first."""
-    ranked = sorted((distance(fp, r.fingerprint), r.id) for r in state.regimes)
-    return tuple((rid, d) for d, rid in ranked[:2])
-
-
-def _within(state: State, fp: Fingerprint, rows: int) -> list[tuple[float, str]]:
-    """(D, id) of every regime within its own threshold, nearest first."""
-    cfg = state.config
-    found = ((distance(fp, r.fingerprint), r) for r in state.regimes)
-    return sorted((d, r.id) for d, r in found if d <= cfg.regime_threshold(r, rows))
+    return _ranked(state, fp, 0)[0]
 
 
 def match(state: State, fp: Fingerprint, rows: int) -> tuple[str | None, tuple]:
     """Read-only: the regime a row set belongs to (None when none is within its threshold)
     and the nearest two regimes."""
-    near = nearest(state, fp)
-    if rows < state.config.min_rows or not near:
+    near, within = _ranked(state, fp, rows)
+    if rows < state.config.min_rows or not within:
         return None, near
-    within = _within(state, fp, rows)
-    return (within[0][1] if within else None), near
+    return within[0][1], near
 
 
 def _sub_labels(state: State, subs: Sequence[tuple[Fingerprint, int]]
@@ -193,8 +195,7 @@ def step(state: State, window: Fingerprint, rows: int,
     tau = cfg.threshold(rows)
     if rows < cfg.min_rows:
         return _hold(state, index), Assignment(index, None, "too-few-rows", tau)
-    near = nearest(state, window)
-    within = _within(state, window, rows)
+    near, within = _ranked(state, window, rows)
     matched = bool(within)
     if subs and not matched and state.regimes:
         labels = _sub_labels(state, subs)
@@ -267,7 +268,8 @@ def _unmatched(state: State, window: Fingerprint, rows: int, index: int, tau: fl
     spread = math.sqrt(sum(distance(m, c.fingerprint) ** 2 for m in c.members) / max(k - 1, 1))
     regime = Regime(rid, rid, c.fingerprint, windows=len(c.windows), spread=spread)
     del candidates[i]
-    before = (state.mixed_unknown,) if state.mixed_unknown == c.windows[0] - 1 else ()
+    before = ((state.mixed_unknown,) if 0 <= state.mixed_unknown == c.windows[0] - 1
+              else ())
     state = replace(state, regimes=(*state.regimes, regime), counter=counter,
                     candidates=tuple(candidates))
     return state, Assignment(index, rid, "created", tau, near, candidate=len(c.windows),
