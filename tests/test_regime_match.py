@@ -342,7 +342,7 @@ def test_moving_regimes(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_four_regime_classification_identification(seed: int) -> None:
-    """No target in the brief: the figure is reported, and a floor guards against regressions
+    """No fixed target: the figure is reported, and a floor guards against regressions
     (measured 94.5% and 97.5% with consecutive candidates, 100% and 99.5% with memory 16)."""
     windows = classification_windows(seed)
     figures = {}
