@@ -57,14 +57,27 @@ class Logged:
     tag: str = ""
 
     def document(self) -> dict:
-        try:
-            return json.loads(self.out.strip().splitlines()[-1]) if self.out.strip() else {}
-        except ValueError:
-            return {}
+        return json_document(self.out)
+
+
+def json_document(out: str) -> dict:
+    """The one JSON document a --json command prints ({} when it printed none)."""
+    try:
+        return json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+    except ValueError:
+        return {}
 
 
 ACTIONS = (("deploy", 20), ("deploy-expect", 15), ("rollback", 15), ("ingest", 20),
            ("read", 20), ("reconcile", 10))
+
+
+def worker(index: int, root: Path, files: Path, deadline: float, log: list[Logged],
+           lock: threading.Lock, errors: list[str]) -> None:
+    try:
+        worker_loop(index, root, files, deadline, log, lock)
+    except Exception as error:  # noqa: BLE001 - a broken worker fails the test below
+        errors.append(f"worker {index}: {type(error).__name__}: {error}")
 
 
 def worker_loop(index: int, root: Path, files: Path, deadline: float,
@@ -82,7 +95,7 @@ def worker_loop(index: int, root: Path, files: Path, deadline: float,
         elif action == "deploy-expect":  # read what serves, then compare-and-set against it
             seen = run(root, "status", "--json")
             record(log, lock, index, "read", seen, tag)
-            active = (seen.document().get("active") or {}).get("production") or {}
+            active = (json_document(seen.out).get("active") or {}).get("production") or {}
             expected = active.get("to") or "none"
             target = "v1" if expected == "v2" else "v2"
             args = ("deploy", target, "--expect-current", expected, "--reason", tag, "--json")
@@ -124,10 +137,11 @@ def test_eight_processes_for_a_minute_lose_nothing(templates, tmp_path, record_p
     before = read_rows(root)
     (pending,) = before.unfinished()
     log: list[Logged] = []
+    errors: list[str] = []
     lock = threading.Lock()
     deadline = time.monotonic() + SECONDS
-    threads = [threading.Thread(target=worker_loop,
-                                args=(i, root, tmp_path / "files", deadline, log, lock))
+    threads = [threading.Thread(target=worker,
+                                args=(i, root, tmp_path / "files", deadline, log, lock, errors))
                for i in range(PROCESSES)]
     started = time.monotonic()
     for thread in threads:
@@ -136,7 +150,7 @@ def test_eight_processes_for_a_minute_lose_nothing(templates, tmp_path, record_p
         thread.join()
     elapsed = time.monotonic() - started
 
-    problems: list[str] = []
+    problems: list[str] = list(errors)
     tracebacks = [e for e in log if "Traceback (most recent call last)" in e.err + e.out]
     problems += [f"traceback: {' '.join(e.args)}: {e.err[-600:]}" for e in tracebacks]
     problems += [f"exit {e.code}: {' '.join(e.args)}: {e.err[-300:]}" for e in log
