@@ -70,7 +70,8 @@ CASES: list[tuple[str, str, list[str] | int]] = [
     ("ingest", "points-parquet", points("ingest") + ["after_begin@read"]),
     ("ingest", "points-csv", points("ingest")),
     ("serving", "points", [f"{p}@reconcile" for p in SERVING_POINTS] + ["after_begin@read"]),
-    *[("deploy", f"random-{i}", randoms(20)) for i in range(4)],
+    *[("deploy", f"random-{how}", randoms(20))
+      for how in ("target", "expect", "champion", "target-2")],
     *[("rollback", f"random-{i}", randoms(19)) for i in range(3)],
     *[("ingest", f"random-{i}", randoms(19)) for i in range(4)],
     *[("serving", f"random-{i}", randoms(14)) for i in range(2)],
