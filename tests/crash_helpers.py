@@ -357,7 +357,7 @@ class Case:
                     self.tally.violations.append(f"{what}: jobs {rows.unfinished()} still "
                                                  f"unfinished after {SETTLE_SECONDS}s")
                     break
-                time.sleep(0.5)
+                time.sleep(1.0)  # the harness is still training
         # `store verify` rebuilds a serving folder a crash left behind (its documented
         # repair); should it only report that, `serving reconcile` is the repair to run.
         verify = run(self.root, "store", "verify", "--json")
