@@ -95,19 +95,19 @@ def terminal_summary(terminalreporter: Any) -> None:
     for figures in contention:
         terminalreporter.write_sep("=", "contention run")
         terminalreporter.write_line("contention: " + json.dumps(figures, sort_keys=True))
-    if not reports:
-        return
-    totals = summarize(reports)
-    terminalreporter.write_sep("=", "SIGKILL matrix")
-    for report in sorted(reports, key=lambda r: r["case"]):
-        terminalreporter.write_line(
-            f"{report['case']:<34} runs {report['runs']:>3}  killed {report['killed']:>3}  "
-            f"violations {report['violations']}  lost {report['lost_writes']}  "
-            f"tracebacks {report['tracebacks']}  {report['seconds']:>6.1f}s")
-    terminalreporter.write_line("crash-matrix totals: " + json.dumps(totals, sort_keys=True))
+    totals = summarize(reports) if reports else None
+    if totals:
+        terminalreporter.write_sep("=", "SIGKILL matrix")
+        for report in sorted(reports, key=lambda r: r["case"]):
+            terminalreporter.write_line(
+                f"{report['case']:<34} runs {report['runs']:>3}  killed {report['killed']:>3}  "
+                f"violations {report['violations']}  lost {report['lost_writes']}  "
+                f"tracebacks {report['tracebacks']}  {report['seconds']:>6.1f}s")
+        terminalreporter.write_line("crash-matrix totals: " + json.dumps(totals, sort_keys=True))
     destination = os.environ.get("CRASH_MATRIX_SUMMARY")
-    if destination:
-        Path(destination).write_text(json.dumps({"totals": totals, "cases": reports},
-                                                indent=2, sort_keys=True))
+    if destination and (reports or contention):
+        Path(destination).write_text(json.dumps(
+            {"totals": totals, "cases": reports, "contention": contention},
+            indent=2, sort_keys=True))
 
 
