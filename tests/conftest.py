@@ -193,3 +193,10 @@ def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
             assert done.returncode == 0, done.stderr
             summary.write_text(json.dumps({"stdout": done.stdout, "stderr": done.stderr}))
     return workspace, json.loads(summary.read_text())
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The SIGKILL matrix's totals (runs, violations, lost writes, tracebacks), when it ran."""
+    from crash_tally import terminal_summary
+
+    terminal_summary(terminalreporter)
