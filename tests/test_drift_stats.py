@@ -218,19 +218,119 @@ def test_dataset_share() -> None:
 
 def test_reference_threshold_needs_five_chunks_and_says_so() -> None:
     rng = np.random.default_rng(1)
-    test = drift.get_test("jensenshannon")
-    few = rng.multinomial(360, [0.5, 0.3, 0.2], size=4).astype(float)
-    threshold = drift.reference_threshold(test, few, 0.1, chunk_rows=360)
-    assert threshold.value == 0.1 and threshold.basis == "fixed"
-    assert "4 chunk(s) of 360 rows, 5 needed" in threshold.note
+    for name in ("jensenshannon", "chi2"):  # significance tests fall back the same way
+        few = rng.multinomial(360, [0.5, 0.3, 0.2], size=4).astype(float)
+        threshold = drift.reference_threshold(drift.get_test(name), few, 0.1, chunk_rows=360)
+        assert threshold.value == 0.1 and threshold.basis == "fixed"
+        assert threshold.statistic is None
+        assert "4 chunk(s) of 360 rows, 5 needed" in threshold.note
+
+
+def test_reference_threshold_is_the_99th_percentile_of_leave_one_out_chunks() -> None:
+    rng = np.random.default_rng(1)
     many = rng.multinomial(360, [0.5, 0.3, 0.2], size=40).astype(float)
-    derived = drift.reference_threshold(test, many, 0.1, chunk_rows=360)
     rest = many.sum(axis=0) - many
-    values = [jensenshannon(rest[i], many[i]) for i in range(40)]
+    values = np.array([jensenshannon(rest[i], many[i]) for i in range(40)])
+    derived = drift.reference_threshold(drift.get_test("jensenshannon"), many, 0.1,
+                                        chunk_rows=360)
+    top, second = np.sort(values)[-1], np.sort(values)[-2]
+    # numpy's linear percentile at 99 over 40 values: 0.61 of the way from 2nd to 1st
     assert derived.basis == "reference"
-    assert derived.value == pytest.approx(np.mean(values) + 3 * np.std(values), rel=1e-10)
-    significance = drift.reference_threshold(drift.get_test("chi2"), many, 0.05)
-    assert significance.value == 0.05 and significance.basis == "fixed"
+    assert derived.value == pytest.approx(second + 0.61 * (top - second), rel=1e-10)
+    assert derived.statistic == derived.value
+    assert "99th percentile over 40 leave-one-out reference chunks of 360 rows" in derived.note
+
+
+def test_reference_threshold_of_a_significance_test_is_the_p_value_of_its_cut() -> None:
+    rng = np.random.default_rng(2)
+    # Chunks whose shares wander (as day-to-day variation does): the cut is far stricter
+    # than p < 0.05.
+    shares = rng.dirichlet([50, 30, 20], size=20)
+    many = np.stack([rng.multinomial(300, s) for s in shares]).astype(float)
+    rest = many.sum(axis=0) - many
+    statistics = np.array([stats.chi2_contingency(np.stack([rest[i], many[i]]),
+                                                  correction=False)[0] for i in range(20)])
+    derived = drift.reference_threshold(drift.get_test("chi2"), many, 0.05, chunk_rows=300)
+    top, second = np.sort(statistics)[-1], np.sort(statistics)[-2]
+    cut = second + 0.81 * (top - second)  # linear percentile at 99 over 20 values
+    assert derived.basis == "reference" and derived.statistic == pytest.approx(cut, rel=1e-9)
+    # `value` is that statistic's p-value at a chunk's size (2 degrees of freedom here).
+    assert derived.value == pytest.approx(stats.chi2.sf(cut, 2), rel=1e-6)
+    assert derived.value < 0.05
+    # KS: D over the chunks of an exact grid, the p-value of the cut by Smirnov's formula.
+    values = np.concatenate([rng.normal(loc=rng.normal(scale=0.5), size=60)
+                             for _ in range(10)])
+    grid = numeric_profile("x", values).grid
+    chunks = np.stack([_binned(grid, values[i * 60:(i + 1) * 60]) for i in range(10)])
+    ks = drift.reference_threshold(drift.get_test("ks"), chunks.astype(float), 0.05,
+                                   chunk_rows=60)
+    d = [stats.ks_2samp(np.delete(values, np.s_[i * 60:(i + 1) * 60]),
+                        values[i * 60:(i + 1) * 60]).statistic for i in range(10)]
+    top, second = np.sort(d)[-1], np.sort(d)[-2]
+    assert ks.statistic == pytest.approx(second + 0.91 * (top - second), rel=1e-9)
+    assert ks.value == pytest.approx(stats.kstwobign.sf(math.sqrt(540 * 60 / 600)
+                                                        * ks.statistic), rel=1e-6)
+
+
+def test_a_significance_threshold_is_never_looser_than_the_fixed_p_value() -> None:
+    # Six chunks alike but for one count: every leave-one-out p-value is far above 0.05.
+    iid = np.tile([150.0, 90.0, 60.0], (6, 1))
+    iid[0] = [151.0, 89.0, 60.0]
+    derived = drift.reference_threshold(drift.get_test("chi2"), iid, 0.05, chunk_rows=300)
+    rest = iid.sum(axis=0) - iid
+    p = [stats.chi2_contingency(np.stack([rest[i], iid[i]]), correction=False)[1]
+         for i in range(6)]
+    assert min(p) > 0.9  # the cut's own p-value would be looser than 0.05
+    assert derived.basis == "reference" and derived.value == 0.05
+    assert "the fixed p < 0.05 is stricter" in derived.note
+
+
+def test_a_p_value_threshold_that_underflows_compares_the_statistic() -> None:
+    test = drift.get_test("chi2")
+    reference = np.array([500.0, 300.0, 200.0])
+    threshold = drift.Threshold(0.0, "reference", "derived", statistic=6.0)
+    current = np.array([[50.0, 30.0, 20.0], [20.0, 30.0, 50.0], [5000.0, 3000.0, 2000.0]])
+    results = drift.judge_feature("f", test, reference, current, threshold, ["", "", ""])
+    assert [r.verdict for r in results] == ["ok", "drift", "ok"]
+    assert [r.statistic >= 6.0 for r in results] == [False, True, False]
+
+
+def test_min_effect_keeps_a_large_window_from_flagging_a_negligible_shift() -> None:
+    rng = np.random.default_rng(3)
+    reference_values = rng.normal(size=20_000)
+    profile = numeric_profile("x", reference_values)
+    grid, test = profile.grid, drift.get_test("ks")
+    reference = profile.reference_counts()
+    shifted = rng.normal(loc=0.05, size=200_000)
+    window = _binned(grid, shifted)[None, :].astype(float)
+    big = _binned(grid, rng.normal(loc=0.5, size=2_000))[None, :].astype(float)
+    fixed = drift.Threshold(0.05, "fixed")
+    kwargs = {"bins": grid.bins(), "scale": profile.std}
+    tiny, = drift.judge_feature("x", test, reference, window, fixed, [""], **kwargs)
+    assert tiny.verdict == "drift" and tiny.p_value < 1e-6  # significant, yet 0.05 sd
+    kept, = drift.judge_feature("x", test, reference, window, fixed, [""], min_effect=0.1,
+                                **kwargs)
+    assert kept.verdict == "ok" and kept.reason == "below the minimum effect 0.1"
+    assert kept.effect == pytest.approx(
+        stats.wasserstein_distance(reference_values, shifted) / profile.std, abs=0.01)
+    moved, = drift.judge_feature("x", test, reference, big, fixed, [""], min_effect=0.1,
+                                 **kwargs)
+    assert moved.verdict == "drift" and moved.effect > 0.4
+    # Categorical effect: 2 x Hellinger, Cohen's h for a binary feature.
+    h = drift.effect_size(np.array([50.0, 50.0]), np.array([[60.0, 40.0]]), None, None)[0]
+    assert h == pytest.approx(2 * math.asin(math.sqrt(0.6)) - 2 * math.asin(math.sqrt(0.5)),
+                              abs=2e-3)
+    assert h == pytest.approx(2 * math.sqrt((math.sqrt(.5) - math.sqrt(.6)) ** 2
+                                            + (math.sqrt(.5) - math.sqrt(.4)) ** 2), rel=1e-12)
+
+
+def test_min_effect_is_a_checked_drift_key() -> None:
+    from mlops_tui.core.config import ConfigError, parse_config
+
+    assert parse_config({}).drift.min_effect == 0.1
+    assert parse_config({"drift": {"min_effect": 0}}).drift.min_effect == 0
+    with pytest.raises(ConfigError, match=r"\[drift\] min_effect = -0.1: must be"):
+        parse_config({"drift": {"min_effect": -0.1}})
 
 
 # -- the test chosen per feature --------------------------------------------------------------

@@ -19,7 +19,7 @@ SYMBOLS = {"drift": "▲", "ok": "·", "inconclusive": "?"}
 def feature_doc(result) -> dict[str, Any]:
     return {"test": result.test, "statistic": result.statistic, "p_value": result.p_value,
             "threshold": result.threshold, "verdict": result.verdict, "reason": result.reason,
-            "error_bound": result.error_bound}
+            "error_bound": result.error_bound, "effect": result.effect}
 
 
 def window_doc(window) -> dict[str, Any]:

@@ -74,6 +74,7 @@ RANGES: dict[tuple[str, str], Range] = {
     ("drift", "dataset_share"): Range(0, 1, low_open=True),
     ("drift", "min_rows"): Range(1, 1_000_000_000, whole=True),
     ("drift", "regime_distance"): Range(0, low_open=True),
+    ("drift", "min_effect"): Range(0),
     ("policy", "min_rows_to_retrain"): Range(1, 1_000_000_000, whole=True),
     ("policy", "cooldown_minutes"): Range(0, 525_600, whole=True),
     # the holdout side is chosen per mille of an id hash: finer shares round to nothing
@@ -194,11 +195,12 @@ class DataContract:
 class DriftSettings:
     p_value: float = 0.05
     distance: float = 0.1
-    threshold_mode: str = "fixed"  # or "reference"
+    threshold_mode: str = "reference"  # or "fixed"
     dataset_share: float = 0.5
     min_rows: int = 30
     ignore: tuple[str, ...] = ()  # features never judged for drift nor used to match regimes
     regime_distance: float = 1.0  # a window matches a regime's profile at most this far away
+    min_effect: float = 0.1  # drift also needs W1/std (numeric) or 2*Hellinger >= this
     numeric_test: str = "auto"  # or a registered test name, fixed in new profiles (e.g. "psi")
     categorical_test: str = "auto"
 

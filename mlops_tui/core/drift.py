@@ -4,7 +4,7 @@ Every test takes the reference's counts per bin (shape `(bins,)`, or `(rows, bin
 reference per row) and the current windows' counts (`(windows, bins)`) and returns one
 statistic per window, computed for all windows at once. No test loops over windows or rows in
 Python, and none calls scipy: the special functions they need (the Kolmogorov distribution,
-the regularised incomplete gamma) are implemented here, and the tests check every statistic
+the regularised incomplete gamma) are in core/special.py, and the tests check every statistic
 against scipy on the same counts.
 
 Tests by kind (DESIGN.md §7):
@@ -37,6 +37,13 @@ from datetime import datetime
 import numpy as np
 
 from mlops_tui.core.regimes import ReferenceChoice, WindowMetric, WindowRegime
+from mlops_tui.core.special import (  # noqa: F401  (re-exported: tests check them)
+    chi2_sf,
+    gamma_q,
+    kolmogorov_sf,
+    log_gamma,
+    normal_two_sided,
+)
 
 P_VALUE = "p_value"  # drift when the p-value is below the threshold
 DISTANCE = "distance"  # drift when the statistic is at or above the threshold
@@ -63,6 +70,8 @@ class TestOutput:
 
 
 StatFunction = Callable[[np.ndarray, np.ndarray, "Bins | None", "np.ndarray | None"], TestOutput]
+# p-value of given statistics at given counts: (statistic, reference, current) -> p-values
+PValueFunction = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,7 @@ class StatTest:
     dtypes: frozenset[str]
     function: StatFunction
     title: str
+    p_of: PValueFunction | None = None  # significance tests: p-value of a statistic
 
     def compute(self, reference: np.ndarray, current: np.ndarray, bins: Bins | None = None,
                 scale: np.ndarray | None = None) -> TestOutput:
@@ -93,10 +103,10 @@ class StatTest:
 REGISTRY: dict[str, StatTest] = {}
 
 
-def register(name: str, kind: str, dtypes: tuple[str, ...], title: str
-             ) -> Callable[[StatFunction], StatFunction]:
+def register(name: str, kind: str, dtypes: tuple[str, ...], title: str,
+             p_of: PValueFunction | None = None) -> Callable[[StatFunction], StatFunction]:
     def decorate(function: StatFunction) -> StatFunction:
-        REGISTRY[name] = StatTest(name, kind, frozenset(dtypes), function, title)
+        REGISTRY[name] = StatTest(name, kind, frozenset(dtypes), function, title, p_of)
         return function
     return decorate
 
@@ -107,102 +117,6 @@ def get_test(name: str) -> StatTest:
     except KeyError:
         raise KeyError(f"unknown drift test {name!r} (known: {', '.join(sorted(REGISTRY))})"
                        ) from None
-
-
-# -- special functions (vectorised, no scipy) ------------------------------------------------
-
-_LANCZOS = np.array([
-    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
-    -176.61502916214059, 12.507343278686905, -0.13857109526572012,
-    9.9843695780195716e-6, 1.5056327351493116e-7])
-
-
-def log_gamma(a: np.ndarray) -> np.ndarray:
-    """ln Γ(a) for a > 0 (Lanczos, g = 7; relative error ~1e-15)."""
-    a = np.asarray(a, dtype=np.float64)
-    small = a < 0.5
-    z = np.where(small, 1.0 - a, a) - 1.0
-    series = _LANCZOS[0] + sum(_LANCZOS[i] / (z + i) for i in range(1, 9))
-    t = z + 7.5
-    large = 0.5 * math.log(2 * math.pi) + (z + 0.5) * np.log(t) - t + np.log(series)
-    with np.errstate(divide="ignore"):
-        reflected = math.log(math.pi) - np.log(np.abs(np.sin(math.pi * a))) - large
-    return np.where(small, reflected, large)
-
-
-def gamma_q(a: np.ndarray, x: np.ndarray, iterations: int = 500) -> np.ndarray:
-    """Regularised upper incomplete gamma Q(a, x), elementwise (a > 0, x >= 0).
-
-    Series for x < a + 1, Lentz's continued fraction otherwise (Numerical Recipes 6.2);
-    iterations run over the whole array at once.
-    """
-    a, x = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(x, dtype=np.float64))
-    a, x = a.astype(np.float64), x.astype(np.float64)
-    result = np.ones_like(x)
-    positive = x > 0
-    log_front = np.where(positive, -x + a * np.log(np.where(positive, x, 1.0)) - log_gamma(a),
-                         0.0)
-    use_series = positive & (x < a + 1)
-    if use_series.any():
-        aa, xx = a[use_series], x[use_series]
-        term = 1.0 / aa
-        total = term.copy()
-        denominator = aa.copy()
-        for _ in range(iterations):
-            denominator = denominator + 1.0
-            term = term * xx / denominator
-            total = total + term
-            if np.all(np.abs(term) < np.abs(total) * 1e-16):
-                break
-        result[use_series] = 1.0 - total * np.exp(log_front[use_series])
-    use_fraction = positive & ~use_series
-    if use_fraction.any():
-        aa, xx = a[use_fraction], x[use_fraction]
-        tiny = 1e-300
-        b = xx + 1.0 - aa
-        c = np.full_like(b, 1.0 / tiny)
-        d = 1.0 / b
-        h = d.copy()
-        for i in range(1, iterations + 1):
-            an = -i * (i - aa)
-            b = b + 2.0
-            d = an * d + b
-            d = np.where(np.abs(d) < tiny, tiny, d)
-            c = b + an / c
-            c = np.where(np.abs(c) < tiny, tiny, c)
-            d = 1.0 / d
-            delta = d * c
-            h = h * delta
-            if np.all(np.abs(delta - 1.0) < 1e-16):
-                break
-        result[use_fraction] = np.exp(log_front[use_fraction]) * h
-    return np.clip(result, 0.0, 1.0)
-
-
-def chi2_sf(statistic: np.ndarray, dof: np.ndarray) -> np.ndarray:
-    """P(X >= statistic) for X ~ chi-square(dof)."""
-    return gamma_q(np.asarray(dof, dtype=np.float64) / 2.0,
-                   np.maximum(np.asarray(statistic, dtype=np.float64), 0.0) / 2.0)
-
-
-def normal_two_sided(z: np.ndarray) -> np.ndarray:
-    """P(|Z| >= |z|) for a standard normal Z (= erfc(|z|/sqrt 2) = Q(1/2, z^2/2))."""
-    z = np.asarray(z, dtype=np.float64)
-    return gamma_q(np.full_like(z, 0.5), z * z / 2.0)
-
-
-def kolmogorov_sf(lam: np.ndarray, terms: int = 100) -> np.ndarray:
-    """Q_KS(λ) = P(sup|B(t)| >= λ) of the Kolmogorov distribution (scipy's kstwobign.sf)."""
-    lam = np.asarray(lam, dtype=np.float64)
-    k = np.arange(1, terms + 1, dtype=np.float64)
-    safe = np.maximum(lam, 1e-12)[..., None]
-    # Small λ: the Jacobi-theta form converges fast; large λ: the alternating series does.
-    odd = (2 * k - 1) ** 2
-    cdf_small = (math.sqrt(2 * math.pi) / safe[..., 0]) * np.exp(
-        -odd * math.pi ** 2 / (8 * safe ** 2)).sum(axis=-1)
-    sf_large = 2 * (((-1.0) ** (k - 1)) * np.exp(-2 * k ** 2 * safe ** 2)).sum(axis=-1)
-    result = np.where(lam < 1.0, 1.0 - cdf_small, sf_large)
-    return np.clip(np.where(lam <= 0, 1.0, result), 0.0, 1.0)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -221,17 +135,26 @@ def _cdf(counts: np.ndarray) -> np.ndarray:
 
 # -- the tests -------------------------------------------------------------------------------
 
-@register("ks", P_VALUE, (NUMERIC,), "two-sample Kolmogorov-Smirnov (exact statistic)")
-def ks_test(reference: np.ndarray, current: np.ndarray, bins: Bins | None,
-            scale: np.ndarray | None) -> TestOutput:
+def ks_p(statistic: np.ndarray, reference: np.ndarray, current: np.ndarray) -> np.ndarray:
     n_ref = reference.sum(axis=-1)
     n_cur = current.sum(axis=-1)
-    statistic = np.abs(_cdf(reference) - _cdf(current)).max(axis=-1)
     effective = n_ref * n_cur / np.maximum(n_ref + n_cur, 1)
-    return TestOutput(statistic, kolmogorov_sf(np.sqrt(effective) * statistic))
+    return kolmogorov_sf(np.sqrt(effective) * statistic)
 
 
-@register("chi2", P_VALUE, (CATEGORICAL,), "chi-square test of homogeneity")
+@register("ks", P_VALUE, (NUMERIC,), "two-sample Kolmogorov-Smirnov (exact statistic)", ks_p)
+def ks_test(reference: np.ndarray, current: np.ndarray, bins: Bins | None,
+            scale: np.ndarray | None) -> TestOutput:
+    statistic = np.abs(_cdf(reference) - _cdf(current)).max(axis=-1)
+    return TestOutput(statistic, ks_p(statistic, reference, current))
+
+
+def chi2_p(statistic: np.ndarray, reference: np.ndarray, current: np.ndarray) -> np.ndarray:
+    present = (np.broadcast_to(reference, current.shape) + current) > 0
+    return chi2_sf(statistic, np.maximum(present.sum(axis=-1) - 1, 1))
+
+
+@register("chi2", P_VALUE, (CATEGORICAL,), "chi-square test of homogeneity", chi2_p)
 def chi2_test(reference: np.ndarray, current: np.ndarray, bins: Bins | None,
               scale: np.ndarray | None) -> TestOutput:
     reference = np.broadcast_to(reference, current.shape)
@@ -245,11 +168,14 @@ def chi2_test(reference: np.ndarray, current: np.ndarray, bins: Bins | None,
         contribution = np.divide((observed - expected) ** 2, expected,
                                  out=np.zeros_like(expected), where=present & (expected > 0))
         statistic = statistic + contribution.sum(axis=-1)
-    dof = np.maximum(present.sum(axis=-1) - 1, 1)
-    return TestOutput(statistic, chi2_sf(statistic, dof))
+    return TestOutput(statistic, chi2_p(statistic, reference, current))
 
 
-@register("z", P_VALUE, (CATEGORICAL,), "two-proportion z-test (binary)")
+def z_p(statistic: np.ndarray, reference: np.ndarray, current: np.ndarray) -> np.ndarray:
+    return normal_two_sided(statistic)
+
+
+@register("z", P_VALUE, (CATEGORICAL,), "two-proportion z-test (binary)", z_p)
 def z_test(reference: np.ndarray, current: np.ndarray, bins: Bins | None,
            scale: np.ndarray | None) -> TestOutput:
     """Share of the first bin (the reference's first category) in each sample."""
@@ -316,37 +242,75 @@ def psi_test(reference: np.ndarray, current: np.ndarray, bins: Bins | None,
 # -- thresholds ------------------------------------------------------------------------------
 
 MIN_REFERENCE_CHUNKS = 5
+MAX_REFERENCE_CHUNKS = 200
+REFERENCE_PERCENTILE = 99.0
 
 
 @dataclass(frozen=True)
 class Threshold:
+    """What a window's value is compared with, in the test's own terms (a p-value for
+    significance tests). A reference-derived threshold also carries `statistic`, the cut on
+    the statistic it came from; a significance test compares the statistic instead when its
+    p-value threshold underflows to 0."""
+
     value: float
     basis: str  # "fixed" or "reference"
     note: str = ""
+    statistic: float | None = None
 
 
 def reference_threshold(test: StatTest, chunk_counts: np.ndarray, fixed: float,
                         bins: Bins | None = None, scale: np.ndarray | None = None,
-                        chunk_rows: int = 0) -> Threshold:
-    """mean + 3 sigma of the statistic over leave-one-out reference chunks (distance tests).
+                        chunk_rows: int = 0, total: np.ndarray | None = None) -> Threshold:
+    """The 99th percentile of the test's statistic over leave-one-out reference chunks.
 
-    Each chunk (a row of `chunk_counts`, one window's worth of reference rows) is compared
-    with the rest of the reference. With fewer than 5 chunks the fixed threshold stands, and
-    the note says why.
+    Each chunk (a row of `chunk_counts`, one window's worth of consecutive reference rows) is
+    compared with the rest of the reference (`total` minus the chunk; `total` defaults to
+    the sum of the chunks), all chunks in one vectorised call. The percentile is numpy's
+    linear one, so with fewer than 100 chunks it lies between the two largest values.
+
+    A significance test's threshold is the p-value of that cut at a chunk's size, so windows
+    of another size are judged on the same footing, and never above the fixed `p_value`:
+    with K chunks the cut sits near their largest, which sampling alone passes about once in
+    K + 1 windows. With fewer than 5 chunks the fixed threshold stands, and the note says why.
     """
     chunks = int(chunk_counts.shape[0])
-    if test.kind != DISTANCE:
-        return Threshold(fixed, "fixed", f"{test.name} is a significance test: fixed p < {fixed}")
     if chunks < MIN_REFERENCE_CHUNKS:
         return Threshold(fixed, "fixed",
                          f"fixed {fixed}: the reference has {chunks} chunk(s) of "
                          f"{chunk_rows} rows, {MIN_REFERENCE_CHUNKS} needed")
-    rest = chunk_counts.sum(axis=0, keepdims=True) - chunk_counts
-    values = test.compute(rest, chunk_counts, bins, scale).statistic
-    derived = float(values.mean() + 3 * values.std())
-    return Threshold(derived, "reference",
-                     f"mean + 3 sd over {chunks} leave-one-out reference chunks of "
-                     f"{chunk_rows} rows")
+    chunk_counts = np.asarray(chunk_counts, dtype=np.float64)
+    whole = chunk_counts.sum(axis=0) if total is None else np.asarray(total, dtype=np.float64)
+    rest = whole[None, :] - chunk_counts
+    statistic = test.compute(rest, chunk_counts, bins, scale).statistic
+    cut = float(np.percentile(statistic, REFERENCE_PERCENTILE))
+    head = f"99th percentile over {chunks} leave-one-out reference chunks of {chunk_rows} rows"
+    if test.kind != P_VALUE or test.p_of is None:
+        return Threshold(cut, "reference", f"{head}: {cut:.4g}", cut)
+    # The cut's p-value at a typical chunk (every chunk has the same rows).
+    middle = int(np.argsort(statistic)[chunks // 2])
+    p_cut = float(test.p_of(np.array([cut]), rest[middle], chunk_counts[middle:middle + 1])[0])
+    if p_cut >= fixed:
+        return Threshold(fixed, "reference", f"{head}: {test.name} statistic {cut:.4g}, "
+                         f"p = {p_cut:.3g}; the fixed p < {fixed} is stricter", cut)
+    return Threshold(p_cut, "reference",
+                     f"{head}: {test.name} statistic {cut:.4g}, p < {p_cut:.3g}", cut)
+
+
+# -- effect size -----------------------------------------------------------------------------
+
+def effect_size(reference: np.ndarray, current: np.ndarray, bins: Bins | None,
+                scale: np.ndarray | float | None) -> np.ndarray:
+    """How far each window moved, on a scale shared by every test: numeric, W1 / reference
+    std on the reference's grid; categorical (no bins), 2 * the Hellinger distance
+    2*sqrt(sum (sqrt p - sqrt q)^2), which is Cohen's h for a binary feature."""
+    current = np.atleast_2d(np.asarray(current, dtype=np.float64))
+    reference = np.asarray(reference, dtype=np.float64)
+    if bins is not None and scale is not None:
+        return wasserstein_raw(reference, current, bins) / np.asarray(scale, dtype=np.float64)
+    p = _shares(np.broadcast_to(reference, current.shape))
+    q = _shares(current)
+    return 2.0 * np.sqrt(((np.sqrt(p) - np.sqrt(q)) ** 2).sum(axis=-1))
 
 
 # -- verdicts --------------------------------------------------------------------------------
@@ -366,6 +330,7 @@ class FeatureDrift:
     verdict: str  # DRIFT, OK or INCONCLUSIVE
     reason: str = ""
     error_bound: float | None = None  # wasserstein: bound on |grid - exact| (normalised)
+    effect: float | None = None  # effect_size: W1/std (numeric) or 2*Hellinger (categorical)
 
     @property
     def value(self) -> float | None:
@@ -394,9 +359,13 @@ def inconclusive_reasons(rows: np.ndarray, present: np.ndarray, mixed: np.ndarra
 
 def judge_feature(name: str, test: StatTest, reference: np.ndarray, current: np.ndarray,
                   threshold: Threshold, reasons: list[str], *, bins: Bins | None = None,
-                  scale: float | None = None, reference_problem: str = "") -> list[FeatureDrift]:
+                  scale: float | None = None, reference_problem: str = "",
+                  min_effect: float = 0.0) -> list[FeatureDrift]:
     """Verdicts of one feature for all windows: the statistic is computed once, vectorised;
-    windows that cannot be judged are `inconclusive` with their reason."""
+    windows that cannot be judged are `inconclusive` with their reason.
+
+    A window drifts when it is beyond the threshold *and* its effect size is at least
+    `min_effect`, so a large window does not flag a negligible (if significant) shift."""
     windows = current.shape[0]
     if reference_problem:
         return [FeatureDrift(name, test.name, None, None, threshold.value, INCONCLUSIVE,
@@ -405,9 +374,15 @@ def judge_feature(name: str, test: StatTest, reference: np.ndarray, current: np.
     output = test.compute(reference, current, bins, scale_array)
     statistic = output.statistic
     p_value = output.p_value
-    drifted = test.drifted(output, threshold.value)
+    if test.kind == P_VALUE and threshold.value <= 0 and threshold.statistic is not None:
+        drifted = statistic >= threshold.statistic  # the p-value cut underflowed
+    else:
+        drifted = test.drifted(output, threshold.value)
+    effect = effect_size(reference, current, bins, scale_array)
+    small = effect < min_effect
     bound = (wasserstein_error_bound(reference, current, bins, scale_array)
              if test.name == "wasserstein" and bins is not None else None)
+    note = threshold.note if threshold.basis == "reference" else ""
     results = []
     for w in range(windows):
         value = float(statistic[w])
@@ -419,10 +394,12 @@ def judge_feature(name: str, test: StatTest, reference: np.ndarray, current: np.
             results.append(FeatureDrift(name, test.name, None, None, threshold.value,
                                         INCONCLUSIVE, reason))
             continue
+        verdict, why = (DRIFT, note) if drifted[w] else (OK, note)
+        if drifted[w] and small[w]:
+            verdict, why = OK, f"below the minimum effect {min_effect:g}"
         results.append(FeatureDrift(
-            name, test.name, value, p, threshold.value, DRIFT if drifted[w] else OK,
-            threshold.note if threshold.basis == "reference" else "",
-            float(bound[w]) if bound is not None else None))
+            name, test.name, value, p, threshold.value, verdict, why,
+            float(bound[w]) if bound is not None else None, float(effect[w])))
     return results
 
 

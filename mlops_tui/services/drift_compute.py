@@ -215,7 +215,7 @@ def _judge(workspace: Workspace, known: Known, chosen: tuple[str, ...],
             thresholds[f"{version.id}/{feature}"] = limit.note or f"fixed {limit.value}"
             verdicts = judge_feature(feature, test, fp.reference_counts(), current, limit,
                                      reasons, bins=fp.grid.bins() if fp.grid else None,
-                                     scale=fp.std)
+                                     scale=fp.std, min_effect=settings.min_effect)
             for w, verdict in zip(members, verdicts, strict=True):
                 results[w][feature] = verdict
     return results, thresholds

@@ -2,15 +2,21 @@
 
 A version's reference is the profile of its training snapshot: built when it is registered
 (or by `ensure_profiles` for older versions), kept in the store, never changed. With
-`threshold_mode = "reference"`, a distance test's threshold comes from the reference itself
-(its statistic over chunks of the reference the size of the window).
+`threshold_mode = "reference"`, every test's threshold comes from the reference itself (the
+99th percentile of its statistic over chunks of the reference the size of the window).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mlops_tui.core.drift import CATEGORICAL, Threshold, reference_threshold
+from mlops_tui.core.drift import (
+    CATEGORICAL,
+    MAX_REFERENCE_CHUNKS,
+    MIN_REFERENCE_CHUNKS,
+    Threshold,
+    reference_threshold,
+)
 from mlops_tui.core.models import DataSnapshot, ModelVersion
 from mlops_tui.core.profiles import FeatureProfile, Profile, build_profile
 from mlops_tui.services.workspace import Workspace
@@ -61,34 +67,44 @@ def profile_problem(feature: FeatureProfile | None) -> str:
 
 def threshold_for(workspace: Workspace, test, feature: FeatureProfile, version: ModelVersion,
                   window_rows: float) -> Threshold:
-    """The threshold `test` uses on `feature` for windows of about `window_rows` rows."""
+    """The threshold `test` uses on `feature` for windows of about `window_rows` rows.
+
+    With `threshold_mode = "reference"` (every test): the reference's rows in file order (a
+    snapshot is written in time order) are cut into chunks of the window's size, each chunk
+    is judged against the rest of the reference, and the 99th percentile of the statistic is
+    the threshold; more than 200 chunks use 200 evenly spaced ones."""
     settings = workspace.config.drift
     fixed = settings.p_value if test.kind == "p_value" else settings.distance
-    if settings.threshold_mode != "reference" or test.kind == "p_value":
+    if settings.threshold_mode != "reference":
         return Threshold(fixed, "fixed")
     chunk_rows = max(int(window_rows), 1)
     chunks = feature.rows // chunk_rows
-    if chunks < 5:
+    if chunks < MIN_REFERENCE_CHUNKS:
         return reference_threshold(test, np.zeros((chunks, 1)), fixed, chunk_rows=chunk_rows)
     values = reference_values(workspace, version, feature)
     if values is None:
         return Threshold(fixed, "fixed", f"fixed {fixed}: the reference snapshot is not readable")
     usable = values[: chunks * chunk_rows]
+    chunk_of = np.repeat(np.arange(chunks), chunk_rows)
     if feature.dtype == CATEGORICAL:
         from mlops_tui.core.profiles import category_codes
 
         codes = category_codes(feature, usable)
         width = len(feature.categories) + 2
-        matrix = np.bincount(np.repeat(np.arange(chunks), chunk_rows) * width + codes,
+        matrix = np.bincount(chunk_of * width + codes,
                              minlength=chunks * width).reshape(chunks, width)[:, :-1]
-        return reference_threshold(test, matrix.astype(np.float64), fixed,
-                                   chunk_rows=chunk_rows)
-    codes = feature.grid.assign_codes(np.asarray(usable, dtype=np.float64))
-    width = feature.grid.code_count + 1
-    matrix = np.bincount(np.repeat(np.arange(chunks), chunk_rows) * width + codes,
-                         minlength=chunks * width).reshape(chunks, width)
-    return reference_threshold(test, feature.grid.group(matrix.astype(np.float64)), fixed,
-                               feature.grid.bins(), np.asarray(feature.std), chunk_rows)
+        bins, scale = None, None
+    else:
+        codes = feature.grid.assign_codes(np.asarray(usable, dtype=np.float64))
+        width = feature.grid.code_count + 1
+        matrix = feature.grid.group(np.bincount(chunk_of * width + codes, minlength=chunks * width
+                                                ).reshape(chunks, width).astype(np.float64))
+        bins, scale = feature.grid.bins(), np.asarray(feature.std)
+    matrix = np.asarray(matrix, dtype=np.float64)
+    total = matrix.sum(axis=0)
+    if chunks > MAX_REFERENCE_CHUNKS:
+        matrix = matrix[np.linspace(0, chunks - 1, MAX_REFERENCE_CHUNKS).round().astype(int)]
+    return reference_threshold(test, matrix, fixed, bins, scale, chunk_rows, total=total)
 
 
 def reference_values(workspace: Workspace, version: ModelVersion, feature: FeatureProfile):
