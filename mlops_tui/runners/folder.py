@@ -246,6 +246,7 @@ def write_host_file(root: Path, name: str, text: str) -> None:
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
+            os.fchmod(handle.fileno(), 0o644)  # as readable as the rest of the workspace
         os.replace(temp, root / name)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
