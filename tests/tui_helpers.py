@@ -363,6 +363,15 @@ def make_app(workspace: Workspace, *, readonly: bool = False, frozen: bool = Tru
                     **({"clock": frozen_clock} if frozen else {}))
 
 
+def _tables_measuring(app) -> bool:
+    """Whether a DataTable has rows whose column widths it has not measured yet (it does so
+    when idle; a picture taken before shows columns as wide as their labels)."""
+    from textual.widgets import DataTable
+
+    return any(table._require_update_dimensions or table._updated_cells
+               for table in app.screen.query(DataTable))
+
+
 async def settle(pilot, timeout: float = 60.0) -> None:
     """Wait until no worker runs and no message is pending (loads start further loads).
     A log follower runs as long as its job does, so it is not waited for."""
@@ -376,6 +385,8 @@ async def settle(pilot, timeout: float = 60.0) -> None:
         busy = [w for w in app.workers if w.is_running and w.group != "log"]
         if not getattr(app.screen, "settled", True):
             busy.append("the view's data")  # a view just pushed, or a delayed load, is coming
+        if _tables_measuring(app):
+            busy.append("a table's column widths")  # measured on the table's next idle
         if busy:
             quiet = 0
             if time.monotonic() > deadline:

@@ -74,7 +74,7 @@ RANGES: dict[tuple[str, str], Range] = {
     ("drift", "dataset_share"): Range(0, 1, low_open=True),
     ("drift", "min_rows"): Range(1, 1_000_000_000, whole=True),
     ("drift", "regime_distance"): Range(0, low_open=True),
-    ("drift", "min_effect"): Range(0),
+    ("drift", "min_effect"): Range(0, 10),  # in standard deviations (or 2 x Hellinger)
     ("policy", "min_rows_to_retrain"): Range(1, 1_000_000_000, whole=True),
     ("policy", "cooldown_minutes"): Range(0, 525_600, whole=True),
     # the holdout side is chosen per mille of an id hash: finer shares round to nothing
