@@ -247,7 +247,8 @@ def bulk_insert(workspace, versions: int) -> None:
             INSERT INTO audit
             SELECT ? + number - ?, created_at, ?, 'register', 'v' || number,
                    json_object('artifact', artifact_sha256, 'job', job_id, 'regime', regime,
-                               'runner', runner, 'trigger', trigger)::VARCHAR, NULL
+                               'runner', runner, 'trigger', trigger)::VARCHAR, NULL,
+                   (SELECT max(time_max) FROM batches)
             FROM model_versions WHERE number > ? ORDER BY number""",
                    [audit_base, REAL_VERSIONS, current_actor(), REAL_VERSIONS])
         tx.execute("DROP TABLE temp.bench_plan")

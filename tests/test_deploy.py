@@ -406,10 +406,9 @@ def test_a_schema_2_store_migrates_and_keeps_its_history(tmp_path, monkeypatch):
     monkeypatch.setattr(store_db, "CURRENT_SCHEMA", 2)
     store = Store(tmp_path / "store.duckdb")
     store.create()
-    with store.write("test") as tx:
-        deployment_sql.append_event(tx, kind=DeploymentKind.ACTIVE, subject="production",
-                                    from_version=None, to_version=1, action="deploy",
-                                    actor="someone", reason="old", pinned=True)
+    with store.write("test") as tx:  # plain SQL: the v2 table as an older build wrote it
+        tx.execute("INSERT INTO deployment_events VALUES (1, 'active', 'production', NULL, 1, "
+                   "'deploy', 'someone', 'old', now()::TIMESTAMP, true, '{}')")
     monkeypatch.undo()
     assert store.migrate()[0] == 2
     with store.read() as tx:

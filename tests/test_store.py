@@ -242,3 +242,49 @@ def test_backup_is_a_readable_store_with_the_same_rows(workspace, register, tmp_
     assert original_counts["model_versions"] == 2 and original_counts["data_snapshots"] == 2
     with pytest.raises(ConflictError):
         workspace.store.backup(destination)  # never overwrites
+
+
+def test_a_schema_5_store_migrates_to_data_time_with_old_events_backfilled(tmp_path, monkeypatch):
+    """v6 adds `data_time` to every event table: an old row gets the newest observation time
+    ingested by the moment it was written (NULL before any data), and the current-state
+    views carry it."""
+    from datetime import datetime
+
+    from mlops_tui.store import jobs as job_sql
+
+    monkeypatch.setattr(store_db, "MIGRATIONS", {k: v for k, v in MIGRATIONS.items() if k <= 5})
+    monkeypatch.setattr(store_db, "CURRENT_SCHEMA", 5)
+    old = Store(tmp_path / "store.duckdb")
+    old.create()
+    day = lambda d, h=0: datetime(2026, 1, d, h)  # noqa: E731
+    with old.write("seed") as tx:  # plain SQL: the v5 tables as an older build wrote them
+        for batch, (newest, ingested) in enumerate([(day(3), day(10)), (day(6), day(12))], 1):
+            tx.execute("INSERT INTO batches VALUES (?, ?, 'f.csv', 'p', 10, ?, ?, '[]', ?)",
+                       [batch, f"sha{batch}", day(1), newest, ingested])
+        for seq, at in ((1, day(9)), (2, day(11)), (3, day(13))):  # before, between, after
+            tx.execute("INSERT INTO deployment_events VALUES (?, 'active', 'production', NULL, "
+                       "?, 'deploy', 'me', 'r', ?, false, '{}')", [seq, seq, at])
+            tx.execute("INSERT INTO audit VALUES (?, ?, 'me', 'deploy', 'target production', "
+                       "'{}', ?)", [seq, at, seq])
+        tx.execute("INSERT INTO pin_events VALUES (1, 'active', 'production', 3, false, 'me', "
+                   "'r', ?)", [day(12, 6)])
+        tx.execute("INSERT INTO jobs VALUES ('j1', 'a', 'local', ?, '{}')", [day(11)])
+        tx.execute("INSERT INTO job_events VALUES (1, 'j1', 'requested', ?, '', '{}')", [day(11)])
+        tx.execute("INSERT INTO decisions VALUES (1, ?, 'a', NULL, 'wait', 'r', '{}', NULL)",
+                   [day(13)])
+    monkeypatch.undo()
+    assert old.migrate() == (5, CURRENT_SCHEMA)
+    with old.read() as tx:
+        assert [(e.seq, e.data_time and e.data_time.replace(tzinfo=None))
+                for e in reversed(deployment_sql.history(tx))] == [
+            (1, None), (2, day(3)), (3, day(6))]
+        assert deployment_sql.current(tx, DeploymentKind.ACTIVE, "production").data_time \
+            .replace(tzinfo=None) == day(6)
+        assert [a.data_time.replace(tzinfo=None) if a.data_time else None
+                for a in reversed(deployment_sql.audit_entries(tx))] == [None, day(3), day(6)]
+        for table, expected in (("pin_events", day(6)), ("job_events", day(3)),
+                                ("decisions", day(6))):
+            assert tx.scalar(f"SELECT data_time FROM {table}") == expected, table
+        assert job_sql.get_job(tx, "j1").data_time.replace(tzinfo=None) == day(3)
+        # the view still resolves the live pin
+        assert not deployment_sql.current(tx, DeploymentKind.ACTIVE, "production").pinned

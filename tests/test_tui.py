@@ -245,6 +245,28 @@ def test_drift_heatmap_timeline_with_deploys_and_rollbacks_and_histogram(plant):
     run(scenario)
 
 
+def test_the_demo_timeline_shows_its_deploys_and_rollback_at_data_time(shared_demo):
+    """The demo's history is recorded at the scenario's data times, so every serving change
+    lies on the drift timeline (recorded by the wall clock, all of them fell after it), and
+    each regime's view shows the changes within its own windows."""
+    from mlops_tui.services.status import status
+    from mlops_tui.services.workspace import open_workspace
+    from mlops_tui.tui.drift_data import load_grid
+
+    workspace = open_workspace(shared_demo[0])
+    grids = [load_grid(workspace, regime) for regime in status(workspace).regimes]
+    start = min(g.windows[0] for g in grids)
+    end = max(g.windows[-1] for g in grids)
+    for grid in grids:
+        production = [m.symbol for m in grid.markers if m.label.startswith("production")]
+        assert production == ["D", "D", "R", "D", "D"], grid.regime
+        for marker in grid.markers:
+            assert start <= marker.at <= end, (marker, start, end)
+        shown = [m for m in grid.markers if grid.windows[0] <= m.at <= grid.windows[-1]]
+        assert shown, grid.regime  # on the regime's own timeline
+    assert len({m.at for m in grids[0].markers if m.label.startswith("production")}) == 5
+
+
 def test_jobs_lists_past_jobs_with_their_states(plant):
     async def scenario():
         app = make_app(plant)

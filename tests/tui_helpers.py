@@ -272,8 +272,9 @@ def _deploy_history(workspace: Workspace, world: World) -> None:
 
     for at, kind, subject, version, action, pinned, reason in DEPLOYMENT_PLAN:
         world.at(moment(at))
+        # every row is ingested first: the change acted on the data up to its moment
         record_deployment(workspace, kind=kind, subject=subject, version_id=f"v{version}",
-                          action=action, reason=reason, pinned=pinned)
+                          action=action, reason=reason, pinned=pinned, data_time=moment(at))
 
 
 def _jobs(workspace: Workspace, world: World) -> None:

@@ -6,6 +6,7 @@ deploy or rollback from a cold start loads neither scikit-learn nor pandas.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +14,14 @@ import typer
 
 from mlops_tui.cli import context
 from mlops_tui.cli.documents import event_doc
-from mlops_tui.cli.output import MAX_COUNT, JsonOption, emit, info, warn_serving
+from mlops_tui.cli.output import (
+    MAX_COUNT,
+    JsonOption,
+    bounded_time,
+    emit,
+    info,
+    warn_serving,
+)
 from mlops_tui.core.errors import ConflictError
 
 TargetOption = Annotated[str | None, typer.Option(
@@ -28,6 +36,10 @@ ExpectOption = Annotated[str | None, typer.Option(
 ForceOption = Annotated[bool, typer.Option(
     "--force", help="Override the environment gate or the regime check (needs --reason; "
     "audited).")]
+DataTimeOption = Annotated[datetime | None, typer.Option(
+    "--data-time", callback=bounded_time, show_default=False,
+    help="The data time the change acts on, UTC (default: the newest observation); not "
+    "after the newest observation, e.g. when replaying history.")]
 
 ct_app = typer.Typer(help="Continuous training: hand pinned targets and regimes back to it.",
                      no_args_is_help=True)
@@ -88,6 +100,7 @@ def deploy_command(
     force: ForceOption = False,
     create_target: Annotated[bool, typer.Option(
         "--create-target", help="Allow a target that has never served (typo guard).")] = False,
+    data_time: DataTimeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make a version active on a target, or a regime's champion; pins it until `ct resume`.
@@ -102,7 +115,7 @@ def deploy_command(
     try:
         result = deploy(context.workspace(), version, target=target, champion_of=champion_of,
                         reason=reason, expect_current=_expect(expect_current), force=force,
-                        create_target=create_target)
+                        create_target=create_target, data_time=data_time)
     except ConflictError as error:
         _show_gate_refusal(error, as_json)
         raise
@@ -118,6 +131,7 @@ def rollback_command(
     reason: ReasonOption = None,
     expect_current: ExpectOption = None,
     force: ForceOption = False,
+    data_time: DataTimeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Restore an earlier version as a new event (history is never rewritten); pins it.
@@ -130,7 +144,8 @@ def rollback_command(
 
     try:
         result = rollback(context.workspace(), target=target, regime=regime, to=to,
-                          reason=reason, expect_current=_expect(expect_current), force=force)
+                          reason=reason, expect_current=_expect(expect_current), force=force,
+                          data_time=data_time)
     except ConflictError as error:
         _show_gate_refusal(error, as_json)
         raise

@@ -78,12 +78,15 @@ def history_command(
         from mlops_tui.cli.render import TextTable as Table
 
         table = Table(box=None, header_style="bold")
-        for column in ("#", "at", "kind", "subject", "change", "action", "actor", "reason"):
+        for column in ("#", "data time", "recorded at", "kind", "subject", "change", "action",
+                       "actor", "reason"):
             table.add_column(column)
         for e in events:
             change = f"{'v' + str(e.from_version) if e.from_version else '-'} -> v{e.to_version}"
-            table.add_row(str(e.seq), f"{e.at:%Y-%m-%d %H:%M:%S}", e.kind.value, e.subject,
-                          change, e.action, e.actor, e.reason)
+            # data time: the newest observation the change acted on ("-": before any data)
+            seen = f"{e.data_time:%Y-%m-%d %H:%M}" if e.data_time else "-"
+            table.add_row(str(e.seq), seen, f"{e.at:%Y-%m-%d %H:%M:%S}", e.kind.value,
+                          e.subject, change, e.action, e.actor, e.reason)
         console.print(table if events else "no deployment events")
 
     emit(as_json, {"events": [event_doc(e) for e in events]}, human)

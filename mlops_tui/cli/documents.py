@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from mlops_tui.core.envdiff import Change, EnvDiff
@@ -44,18 +45,24 @@ def env_doc(env: EnvSnapshot, with_packages: bool = True) -> dict[str, Any]:
     return document
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def event_doc(event: DeploymentEvent) -> dict[str, Any]:
     return {
         "seq": event.seq, "kind": event.kind.value, "subject": event.subject,
         "from": format_version_id(event.from_version) if event.from_version else None,
         "to": format_version_id(event.to_version), "action": event.action,
         "actor": event.actor, "reason": event.reason, "at": event.at.isoformat(),
+        "recorded_at": event.at.isoformat(), "data_time": _iso(event.data_time),
         "pinned": event.pinned,
     }
 
 
 def audit_doc(entry: AuditEntry) -> dict[str, Any]:
-    return {"seq": entry.seq, "at": entry.at.isoformat(), "actor": entry.actor,
+    return {"seq": entry.seq, "at": entry.at.isoformat(), "recorded_at": entry.at.isoformat(),
+            "data_time": _iso(entry.data_time), "actor": entry.actor,
             "action": entry.action, "subject": entry.subject, "detail": entry.detail,
             "event_seq": entry.event_seq}
 

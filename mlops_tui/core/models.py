@@ -122,8 +122,14 @@ class DeploymentEvent:
     action: str
     actor: str
     reason: str
-    at: datetime
+    at: datetime  # recorded at (wall clock)
     pinned: bool = False
+    data_time: datetime | None = None  # the newest observation time it acted on
+
+    @property
+    def timeline_at(self) -> datetime:
+        """Where the event sits on the data's time axis (the wall clock for old rows)."""
+        return self.data_time or self.at
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,7 @@ class AuditEntry:
     subject: str
     detail: dict[str, Any] = field(default_factory=dict)
     event_seq: int | None = None
+    data_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,7 @@ class JobRecord:
     state_at: datetime
     reason: str
     spec: dict[str, Any] = field(default_factory=dict)
+    data_time: datetime | None = None  # of its latest state event
 
     @property
     def short_id(self) -> str:

@@ -8,7 +8,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops_tui.core.errors import ConflictError, MlopsError
@@ -26,6 +26,8 @@ from mlops_tui.services.workspace import (
     init_workspace,
     open_workspace,
 )
+from mlops_tui.store import Tx
+from mlops_tui.store.data_time import newest_observation
 
 Progress = Callable[[str], None]
 
@@ -129,12 +131,17 @@ def build_demo(directory: Path, progress: Progress | None = None) -> DemoResult:
     versions: list[ModelVersion] = []
     best: dict[str, ModelVersion] = {}
     metric = workspace.config.pipeline.metric
+    # History sits at the scenario's data times, so the drift timeline shows it: a promotion
+    # at the end of the data its model was trained on, a deploy or rollback at the start of
+    # the period it serves (no later than the newest observation).
+    with workspace.store.read() as tx:
+        newest = _newest_observation(tx)
     for number, steps in enumerate(plan(truth["periods"]), 1):
         say(f"round {number}: training {', '.join(s.regime for s in steps)} "
             "(local runner, same harness as any retrain)")
-        round_versions = _run_round(workspace, steps, say)
+        round_versions = _run_round(workspace, steps, say, newest)
         versions.extend(round_versions)
-        for version in round_versions:
+        for step, version in zip(steps, round_versions, strict=True):
             current = best.get(version.regime)
             if version.trigger is Trigger.DRIFT:
                 continue  # a drift retrain is a candidate: the operator decides
@@ -144,7 +151,8 @@ def build_demo(directory: Path, progress: Progress | None = None) -> DemoResult:
                     workspace, kind=DeploymentKind.CHAMPION, subject=version.regime,
                     version_id=version.id, action="promote", publish=False,
                     reason=f"demo: best holdout {metric} for {version.regime} "
-                           f"({version.metrics[metric]:.3f})")
+                           f"({version.metrics[metric]:.3f})",
+                    data_time=min(_at(step.until), newest))
     # The production target follows the line's timeline: switching back to an earlier
     # regime reuses its champion (auto-deploy) instead of retraining. The first switch back
     # is an operator's rollback through the same service as `mlops-tui rollback`; it pins
@@ -158,15 +166,16 @@ def build_demo(directory: Path, progress: Progress | None = None) -> DemoResult:
             rolled_back = True
             say(rollback(workspace, target=target, to=champion.id,
                          reason=f"demo: the line went back to {period['regime']} at "
-                                f"{period['start']}; serve its model instead of retraining"
-                         ).message)
+                                f"{period['start']}; serve its model instead of retraining",
+                         data_time=_at(period["start"])).message)
             resume(workspace, target=target,
-                   reason="demo: the switch went well; automatic deployment may go on")
+                   reason="demo: the switch went well; automatic deployment may go on",
+                   data_time=_at(period["start"]))
             continue
         seen.add(period["regime"])
         record_deployment(
             workspace, kind=DeploymentKind.ACTIVE, subject=target, version_id=champion.id,
-            action="deploy", publish=False,
+            action="deploy", publish=False, data_time=_at(period["start"]),
             reason=f"demo: the line switched to {period['regime']} at {period['start']}")
     publish(workspace, unit="demo")
     # drift recorded as `mlops-tui drift show` does: the dashboard's overview reads it
@@ -182,11 +191,15 @@ def build_demo(directory: Path, progress: Progress | None = None) -> DemoResult:
     return DemoResult(workspace, versions, seconds, built=True)
 
 
-def _run_round(workspace: Workspace, steps: list[DemoPlanStep], say: Progress
-               ) -> list[ModelVersion]:
+def _newest_observation(tx: Tx) -> datetime:
+    return newest_observation(tx).replace(tzinfo=UTC)
+
+
+def _run_round(workspace: Workspace, steps: list[DemoPlanStep], say: Progress,
+               newest: datetime) -> list[ModelVersion]:
     started = [start_retrain(workspace, RetrainRequest(
         regime=s.regime, since=_at(s.since), until=_at(s.until), trigger=s.trigger,
-        reason=s.reason)) for s in steps]
+        reason=s.reason, data_time=min(_at(s.until), newest))) for s in steps]
     versions = []
     for job in started:
         outcome = job_service.follow_to_end(workspace, job.job, wait_for(job.handle))

@@ -35,8 +35,10 @@ from mlops_tui.services.actor import current_actor
 from mlops_tui.services.registry import require_version
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import Tx
+from mlops_tui.store import data_time as data_time_sql
 from mlops_tui.store import deployments as deployment_sql
 from mlops_tui.store import registry as registry_sql
+from mlops_tui.store.db import naive_utc
 
 UNSET: Any = object()
 NO_REASON = "no reason given"
@@ -385,23 +387,37 @@ def drift_state(tx: Tx, workspace: Workspace) -> dict[str, Any]:
 # -- writing a change ------------------------------------------------------------------------
 
 
+def checked_data_time(tx: Tx, data_time: datetime | None) -> datetime | None:
+    """An event's data time given by the caller (None: the store's newest observation), which
+    may not lie after the newest observation: an event cannot act on data not seen yet."""
+    if data_time is None:
+        return None
+    newest = data_time_sql.newest_observation(tx)
+    if newest is None or naive_utc(data_time) > newest:
+        seen = f"the newest observation is {newest.isoformat()}" if newest else "no observations yet"
+        raise UsageError(f"--data-time {data_time.isoformat()} is after the data: {seen}",
+                         detail={"data_time": data_time.isoformat()})
+    return naive_utc(data_time)
+
+
 def _append_change(
     tx: Tx, workspace: Workspace, *, kind: DeploymentKind, subject: str,
     current: DeploymentEvent | None, version: ModelVersion, action: str, actor: str,
-    reason: str, pinned: bool, detail: dict[str, Any],
+    reason: str, pinned: bool, detail: dict[str, Any], data_time: datetime | None = None,
 ) -> DeploymentEvent:
     """The deployment event and its audit row (with the drift state), in the caller's tx."""
     detail = {**detail, "drift": drift_state(tx, workspace)}
+    at = checked_data_time(tx, data_time) or data_time_sql.newest_observation(tx)
     seq = deployment_sql.append_event(
         tx, kind=kind, subject=subject,
         from_version=current.to_version if current else None, to_version=version.number,
-        action=action, actor=actor, reason=reason, pinned=pinned, detail=detail,
+        action=action, actor=actor, reason=reason, pinned=pinned, detail=detail, data_time=at,
     )
     deployment_sql.append_audit(
         tx, actor=actor, action=action, subject=_subject(kind, subject),
         detail={"from": format_version_id(current.to_version) if current else None,
                 "to": version.id, "reason": reason, "pinned": pinned, **detail},
-        event_seq=seq,
+        event_seq=seq, data_time=at,
     )
     return deployment_sql.latest_event(tx, kind, subject)
 
@@ -431,6 +447,7 @@ def record_deployment(
     pinned: bool = False,
     detail: dict | None = None,
     publish: bool = True,
+    data_time: datetime | None = None,
 ) -> DeploymentResult:
     """Compare-and-set the target's (or regime's) version, with its audit row, atomically.
 
@@ -439,6 +456,7 @@ def record_deployment(
     nothing served yet); a mismatch is a conflict (exit 3) naming what is current now. An
     automatic change (`pinned=False`) to a pinned subject is a conflict too, decided in the
     same transaction: manual beats automatic. With `publish`, the serving folder follows.
+    `data_time`: the newest observation time the change acted on (default: the store's).
     """
     what = _what(kind)
     subject = validate_name(subject, what)
@@ -460,7 +478,7 @@ def record_deployment(
         _refuse_collected(tx, version)
         event = _append_change(tx, workspace, kind=kind, subject=subject, current=current,
                                version=version, action=action, actor=actor, reason=reason,
-                               pinned=pinned, detail=dict(detail or {}))
+                               pinned=pinned, detail=dict(detail or {}), data_time=data_time)
     label = "champion of" if kind is DeploymentKind.CHAMPION else "active on"
     served, warnings = _publish(workspace, action) if publish else (None, [])
     return DeploymentResult(event, f"{version.id} is now {label} {subject}",
@@ -479,8 +497,8 @@ class _Checked:
 
 
 def _commit(workspace: Workspace, *, unit: str, kind: DeploymentKind, subject: str,
-            checked: _Checked, expected: Any, reason: str, undoes: int | None = None
-            ) -> DeploymentResult:
+            checked: _Checked, expected: Any, reason: str, undoes: int | None = None,
+            data_time: datetime | None = None) -> DeploymentResult:
     """The write: CAS against what was seen, event + audit row (pinned), then publish."""
     actor = current_actor()
     version = checked.version
@@ -506,7 +524,7 @@ def _commit(workspace: Workspace, *, unit: str, kind: DeploymentKind, subject: s
         action = "promote" if unit == "deploy" and kind is DeploymentKind.CHAMPION else unit
         event = _append_change(tx, workspace, kind=kind, subject=subject, current=current,
                                version=version, action=action, actor=actor, reason=reason,
-                               pinned=True, detail=detail)
+                               pinned=True, detail=detail, data_time=data_time)
     served, publish_warnings = _publish(workspace, unit)
     flag = "--target" if kind is DeploymentKind.ACTIVE else "--regime"
     if unit == "rollback":
@@ -559,6 +577,7 @@ def deploy(
     expect_current: Any = UNSET,
     force: bool = False,
     create_target: bool = False,
+    data_time: datetime | None = None,
 ) -> DeploymentResult:
     """Make `version_id` the active version of a target (default: [serving] default_target)
     or the champion of a regime; pins it until `ct resume`.
@@ -571,6 +590,7 @@ def deploy(
     reason_text = _reason(reason, force)
     expected = _expected(expect_current)
     with workspace.store.read() as tx:
+        checked_data_time(tx, data_time)  # refused before the slow checks
         version = require_version(tx, version_id)
         current = deployment_sql.current(tx, kind, subject)
         _require_subject(tx, workspace, kind, subject,
@@ -584,7 +604,7 @@ def deploy(
     checked = _check_change(workspace, unit="deploy", kind=kind, subject=subject,
                             version=version, env=env, current=current, force=force)
     return _commit(workspace, unit="deploy", kind=kind, subject=subject, checked=checked,
-                   expected=expected, reason=reason_text)
+                   expected=expected, reason=reason_text, data_time=data_time)
 
 
 def plan_rollback(
@@ -649,11 +669,15 @@ def rollback(
     reason: str | None = None,
     expect_current: Any = UNSET,
     force: bool = False,
+    data_time: datetime | None = None,
 ) -> DeploymentResult:
     """Restore an earlier version of a target (or an earlier champion of a regime) as a new
     event, with the same checks as deploy; pins it until `ct resume`. See plan_rollback."""
     reason_text = _reason(reason, force)
     expected = _expected(expect_current)
+    if data_time is not None:
+        with workspace.store.read() as tx:
+            checked_data_time(tx, data_time)  # refused before the slow checks
     plan, env = _plan_rollback(workspace, target=target, regime=regime, to=to)
     _check_expected(plan.kind, plan.subject, plan.current, expected)
     if plan.version is None:
@@ -661,7 +685,8 @@ def rollback(
     checked = _check_change(workspace, unit="rollback", kind=plan.kind, subject=plan.subject,
                             version=plan.version, env=env, current=plan.current, force=force)
     return _commit(workspace, unit="rollback", kind=plan.kind, subject=plan.subject,
-                   checked=checked, expected=expected, reason=reason_text, undoes=plan.undoes)
+                   checked=checked, expected=expected, reason=reason_text, undoes=plan.undoes,
+                   data_time=data_time)
 
 
 @dataclass(frozen=True)
@@ -671,7 +696,7 @@ class ResumeResult:
 
 
 def resume(workspace: Workspace, *, target: str | None = None, regime: str | None = None,
-           reason: str | None = None) -> ResumeResult:
+           reason: str | None = None, data_time: datetime | None = None) -> ResumeResult:
     """Hand a pinned target (or regime) back to continuous training: `ct resume`."""
     kind, subject = _choose(workspace, target, regime)
     reason_text = _reason(reason, False)
@@ -684,11 +709,13 @@ def resume(workspace: Workspace, *, target: str | None = None, regime: str | Non
                                 "nothing to resume")
         if not current.pinned:
             return ResumeResult(False, f"{_what(kind)} {subject} is not pinned; nothing to do")
+        at = checked_data_time(tx, data_time)
         deployment_sql.append_pin_event(tx, kind=kind, subject=subject, event_seq=current.seq,
-                                        pinned=False, actor=actor, reason=reason_text)
+                                        pinned=False, actor=actor, reason=reason_text,
+                                        data_time=at)
         deployment_sql.append_audit(
             tx, actor=actor, action="resume", subject=_subject(kind, subject),
             detail={"reason": reason_text, "version": format_version_id(current.to_version),
-                    "pinned_by_event": current.seq})
+                    "pinned_by_event": current.seq}, data_time=at)
     return ResumeResult(True, f"{_what(kind)} {subject} is no longer pinned: continuous "
                         "training may change it again")

@@ -53,7 +53,10 @@ def read_known(workspace: Workspace) -> Known:
                      if e.kind is DeploymentKind.CHAMPION}
         events = deployment_sql.history(tx, kind=DeploymentKind.ACTIVE, subject=target,
                                         limit=None)
-        deployments = [(e.at, e.to_version) for e in sorted(events, key=lambda e: e.seq)]
+        # what served when, at data time: a change serves the windows from the newest
+        # observation it acted on (old rows without one: the wall clock)
+        deployments = [(e.timeline_at, e.to_version)
+                       for e in sorted(events, key=lambda e: (e.timeline_at, e.seq))]
         numbers = set(champions.values()) | {v for _, v in deployments}
         versions = {n: v for n in numbers if (v := registry_sql.get_version(tx, n))}
         regime_versions: dict[str, ModelVersion] = {}

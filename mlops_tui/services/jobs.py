@@ -29,11 +29,12 @@ def job_dir(workspace: Workspace, job_id: str) -> Path:
 
 
 def transition(tx: Tx, job: JobRecord, state: JobState, reason: str = "",
-               detail: dict | None = None) -> None:
-    """Append a state event if the state machine allows it (else it is a conflict)."""
+               detail: dict | None = None, data_time: datetime | None = None) -> None:
+    """Append a state event if the state machine allows it (else it is a conflict). Its data
+    time is `data_time`, else the newest observation in the store."""
     if state not in JOB_TRANSITIONS.get(job.state, frozenset()):
         raise ConflictError(f"job {job.short_id} is {job.state.value}; cannot become {state.value}")
-    job_sql.append_event(tx, job.id, state, reason, detail)
+    job_sql.append_event(tx, job.id, state, reason, detail, data_time=data_time)
 
 
 def require_job(tx: Tx, job_id: str) -> JobRecord:

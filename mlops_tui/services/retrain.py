@@ -57,6 +57,7 @@ class RetrainRequest:
     runner: str | None = None  # None: the workspace's configured runner
     trigger: Trigger = Trigger.MANUAL
     reason: str = ""
+    data_time: datetime | None = None  # the job's data time (default: the newest observation)
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ def start_retrain(workspace: Workspace, request: RetrainRequest,
             # lets reconcile tell a job still being prepared from one whose launcher died
             "launcher": local_runner.launcher_identity(),
         }
-        job_sql.insert_job(tx, job_id=job_id, regime=regime, runner=runner, spec=spec)
+        job_sql.insert_job(tx, job_id=job_id, regime=regime, runner=runner, spec=spec,
+                           data_time=request.data_time)
     handle: JobHandle | None = None
     try:
         if not files:
@@ -143,7 +145,8 @@ def start_retrain(workspace: Workspace, request: RetrainRequest,
         folder.work_dir.mkdir()
         with workspace.store.write("job-created") as tx:
             job_sql.update_spec(tx, job_id, spec)
-            job_service.transition(tx, job_sql.get_job(tx, job_id), JobState.CREATED)
+            job_service.transition(tx, job_sql.get_job(tx, job_id), JobState.CREATED,
+                                   data_time=request.data_time)
         say(f"job {job_id[:8]}: starting on the {runner} runner")
         handle = _launch(workspace, runner, job_id, directory, spec, say)
         with workspace.store.write("job-running") as tx:

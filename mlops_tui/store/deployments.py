@@ -8,6 +8,7 @@ from typing import Any
 
 from mlops_tui.core.models import AuditEntry, DeploymentEvent, DeploymentKind
 from mlops_tui.store import rows
+from mlops_tui.store.data_time import event_data_time
 from mlops_tui.store.db import Tx, naive_utc, utcnow
 
 
@@ -43,12 +44,16 @@ def append_event(
     reason: str,
     pinned: bool = False,
     detail: dict[str, Any] | None = None,
+    data_time: datetime | None = None,
 ) -> int:
     seq = int(tx.scalar("SELECT coalesce(max(seq), 0) + 1 FROM deployment_events"))
     tx.execute(
-        "INSERT INTO deployment_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO deployment_events (seq, kind, subject, from_version, to_version, action, "
+        "actor, reason, occurred_at, pinned, detail, data_time) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [seq, kind.value, subject, from_version, to_version, action, actor, reason, utcnow(),
-         pinned, json.dumps(detail or {}, sort_keys=True, default=str)],
+         pinned, json.dumps(detail or {}, sort_keys=True, default=str),
+         event_data_time(tx, data_time)],
     )
     return seq
 
@@ -80,13 +85,15 @@ def subjects(tx: Tx, kind: DeploymentKind) -> list[str]:
 
 def append_audit(
     tx: Tx, *, actor: str, action: str, subject: str, detail: dict[str, Any] | None = None,
-    event_seq: int | None = None,
+    event_seq: int | None = None, data_time: datetime | None = None,
 ) -> int:
     seq = int(tx.scalar("SELECT coalesce(max(seq), 0) + 1 FROM audit"))
     tx.execute(
-        "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (seq, occurred_at, actor, action, subject, detail, event_seq, "
+        "data_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [seq, utcnow(), actor, action, subject,
-         json.dumps(detail or {}, sort_keys=True, default=str), event_seq],
+         json.dumps(detail or {}, sort_keys=True, default=str), event_seq,
+         event_data_time(tx, data_time)],
     )
     return seq
 
@@ -131,13 +138,15 @@ def latest_event(tx: Tx, kind: DeploymentKind, subject: str) -> DeploymentEvent 
 
 def append_pin_event(
     tx: Tx, *, kind: DeploymentKind, subject: str, event_seq: int, pinned: bool, actor: str,
-    reason: str,
+    reason: str, data_time: datetime | None = None,
 ) -> int:
     """Pin or unpin a subject as of deployment event `event_seq` (a newer event overrides it)."""
     seq = int(tx.scalar("SELECT coalesce(max(seq), 0) + 1 FROM pin_events"))
     tx.execute(
-        "INSERT INTO pin_events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [seq, kind.value, subject, event_seq, pinned, actor, reason, utcnow()],
+        "INSERT INTO pin_events (seq, kind, subject, event_seq, pinned, actor, reason, "
+        "occurred_at, data_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [seq, kind.value, subject, event_seq, pinned, actor, reason, utcnow(),
+         event_data_time(tx, data_time)],
     )
     return seq
 

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from mlops_tui.core.models import JobRecord, JobState
+from mlops_tui.store.data_time import event_data_time
 from mlops_tui.store.db import Tx, utcnow
 from mlops_tui.store.rows import aware
 
-JOB_COLUMNS = "id, regime, runner, created_at, state, state_at, reason, spec"
+JOB_COLUMNS = "id, regime, runner, created_at, state, state_at, reason, spec, data_time"
 
 
 def _job(row: tuple) -> JobRecord:
     return JobRecord(id=row[0], regime=row[1], runner=row[2], created_at=aware(row[3]),
                      state=JobState(row[4]), state_at=aware(row[5]), reason=row[6],
-                     spec=json.loads(row[7]))
+                     spec=json.loads(row[7]), data_time=aware(row[8]))
 
 
-def insert_job(tx: Tx, *, job_id: str, regime: str, runner: str, spec: dict[str, Any]) -> None:
+def insert_job(tx: Tx, *, job_id: str, regime: str, runner: str, spec: dict[str, Any],
+               data_time: datetime | None = None) -> None:
     tx.execute("INSERT INTO jobs VALUES (?, ?, ?, ?, ?)",
                [job_id, regime, runner, utcnow(), json.dumps(spec, sort_keys=True)])
-    append_event(tx, job_id, JobState.REQUESTED)
+    append_event(tx, job_id, JobState.REQUESTED, data_time=data_time)
 
 
 def update_spec(tx: Tx, job_id: str, spec: dict[str, Any]) -> None:
@@ -29,11 +32,13 @@ def update_spec(tx: Tx, job_id: str, spec: dict[str, Any]) -> None:
 
 
 def append_event(tx: Tx, job_id: str, state: JobState, reason: str = "",
-                 detail: dict[str, Any] | None = None) -> None:
+                 detail: dict[str, Any] | None = None, data_time: datetime | None = None) -> None:
     seq = int(tx.scalar("SELECT coalesce(max(seq), 0) + 1 FROM job_events"))
-    tx.execute("INSERT INTO job_events VALUES (?, ?, ?, ?, ?, ?)",
+    tx.execute("INSERT INTO job_events (seq, job_id, state, occurred_at, reason, detail, "
+               "data_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
                [seq, job_id, state.value, utcnow(), reason,
-                json.dumps(detail or {}, sort_keys=True, default=str)])
+                json.dumps(detail or {}, sort_keys=True, default=str),
+                event_data_time(tx, data_time)])
 
 
 def get_job(tx: Tx, job_id: str) -> JobRecord | None:

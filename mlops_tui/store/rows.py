@@ -24,9 +24,10 @@ VERSION_COLUMNS = (
     "trigger, runner, image, job_id, required_packages, note"
 )
 EVENT_COLUMNS = (
-    "seq, kind, subject, from_version, to_version, action, actor, reason, occurred_at, pinned"
+    "seq, kind, subject, from_version, to_version, action, actor, reason, occurred_at, pinned, "
+    "data_time"
 )
-AUDIT_COLUMNS = "seq, occurred_at, actor, action, subject, detail, event_seq"
+AUDIT_COLUMNS = "seq, occurred_at, actor, action, subject, detail, event_seq, data_time"
 ENV_COLUMNS = "hash, python_version, implementation, platform, packages, source, captured_at"
 DATA_COLUMNS = "fingerprint, kind, rows, regime, time_min, time_max, path"
 
@@ -61,14 +62,14 @@ def event(row: tuple) -> DeploymentEvent:
     return DeploymentEvent(
         seq=row[0], kind=DeploymentKind(row[1]), subject=row[2], from_version=row[3],
         to_version=row[4], action=row[5], actor=row[6], reason=row[7], at=aware(row[8]),
-        pinned=row[9],
+        pinned=row[9], data_time=aware(row[10]),
     )
 
 
 def audit(row: tuple) -> AuditEntry:
     return AuditEntry(
         seq=row[0], at=aware(row[1]), actor=row[2], action=row[3], subject=row[4],
-        detail=json.loads(row[5]), event_seq=row[6],
+        detail=json.loads(row[5]), event_seq=row[6], data_time=aware(row[7]),
     )
 
 

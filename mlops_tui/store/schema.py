@@ -255,7 +255,37 @@ SCHEMA_V5: list[str] = [
     )""",
 ]
 
+# v6: data time. Every timeline event also records the data time it acted on: the newest
+# observation time in the store when it was written (or one the caller gave). The wall clock
+# stays in `occurred_at` ("recorded at"). Old rows get the newest observation time ingested
+# by then. The current-state views are re-created to carry the column.
+_EVENT_TABLES = ("deployment_events", "pin_events", "audit", "job_events", "decisions")
+SCHEMA_V6: list[str] = [
+    *(f"ALTER TABLE {table} ADD COLUMN data_time TIMESTAMP" for table in _EVENT_TABLES),
+    *(f"""UPDATE {table} SET data_time = (
+            SELECT max(b.time_max) FROM batches b WHERE b.ingested_at <= {table}.occurred_at)"""
+      for table in _EVENT_TABLES),
+    """CREATE OR REPLACE VIEW current_deployments AS
+        WITH latest AS (
+            SELECT * FROM deployment_events
+            QUALIFY row_number() OVER (PARTITION BY kind, subject ORDER BY seq DESC) = 1
+        ), latest_pin AS (
+            SELECT * FROM pin_events
+            QUALIFY row_number() OVER (PARTITION BY kind, subject ORDER BY seq DESC) = 1
+        )
+        SELECT l.seq, l.kind, l.subject, l.from_version, l.to_version, l.action, l.actor,
+               l.reason, l.occurred_at,
+               CASE WHEN p.seq IS NOT NULL AND p.event_seq >= l.seq THEN p.pinned
+                    ELSE l.pinned END AS pinned,
+               l.detail, l.data_time
+        FROM latest l LEFT JOIN latest_pin p ON p.kind = l.kind AND p.subject = l.subject""",
+    """CREATE OR REPLACE VIEW current_jobs AS
+        SELECT j.*, e.state, e.occurred_at AS state_at, e.reason, e.data_time
+        FROM jobs j JOIN job_events e ON e.job_id = j.id
+        QUALIFY row_number() OVER (PARTITION BY j.id ORDER BY e.seq DESC) = 1""",
+]
+
 MIGRATIONS: dict[int, list[str]] = {
-    1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4, 5: SCHEMA_V5,
+    1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4, 5: SCHEMA_V5, 6: SCHEMA_V6,
 }
 CURRENT_SCHEMA = max(MIGRATIONS)

@@ -116,7 +116,8 @@ def report_for(workspace: Workspace, regime: str | None):
 
 
 def serving_markers(workspace: Workspace, regime: str | None) -> tuple[DriftMarker, ...]:
-    """Deployments and rollbacks of the serving target, and the regime's champion changes."""
+    """Deployments and rollbacks of the serving target, and the regime's champion changes, at
+    the data time each acted on (the wall clock for rows recorded without one)."""
     from mlops_tui.core.models import DeploymentKind
     from mlops_tui.services.deployments import history
 
@@ -124,10 +125,10 @@ def serving_markers(workspace: Workspace, regime: str | None) -> tuple[DriftMark
     if regime is not None:
         events += history(workspace, regime=regime, limit=500)
     markers = []
-    for event in sorted(events, key=lambda e: e.seq):
+    for event in sorted(events, key=lambda e: (e.timeline_at, e.seq)):
         what = "production" if event.kind is DeploymentKind.ACTIVE else f"{event.subject} champion"
         source = f"v{event.from_version}" if event.from_version is not None else "-"
-        markers.append(DriftMarker(event.at, event.action,
+        markers.append(DriftMarker(event.timeline_at, event.action,
                                    f"{what} {source}→v{event.to_version}"))
     return tuple(markers)
 
