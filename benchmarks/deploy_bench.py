@@ -129,7 +129,8 @@ print(",".join(m for m in {heavy!r} if m in sys.modules) or "-", file=sys.stderr
 
 def bench_rollback(ws, runs: int) -> dict:
     from mlops_tui.services import serving
-    from mlops_tui.services.deployments import history, rollback
+    from mlops_tui.services.deployment_reads import history
+    from mlops_tui.services.deployments import rollback
 
     root = str(ws.root)
     command = cli_command()

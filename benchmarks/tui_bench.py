@@ -246,7 +246,7 @@ def measure_filter(root: Path, runs: int) -> dict:
 
 def measure_rollback(template: Path, runs: int) -> dict:
     """Roll production back by keys on a copy of `template`; time Enter → refreshed overview."""
-    from mlops_tui.services.deployments import serving_state
+    from mlops_tui.services.deployment_reads import serving_state
     from mlops_tui.services.workspace import open_workspace
     from mlops_tui.tui.app import MlopsApp
     from mlops_tui.tui.screens.modals import ConfirmScreen

@@ -14,14 +14,8 @@ from crash_helpers import write_observations
 from mlops_tui.core.errors import UsageError
 from mlops_tui.core.models import DeploymentKind, JobState
 from mlops_tui.services.demo import sample_config_text
-from mlops_tui.services.deployments import (
-    audit_log,
-    deploy,
-    history,
-    record_deployment,
-    resume,
-    rollback,
-)
+from mlops_tui.services.deployment_reads import audit_log, history
+from mlops_tui.services.deployments import deploy, record_deployment, resume, rollback
 from mlops_tui.services.drift_inputs import read_known
 from mlops_tui.services.ingest import ingest_file
 from mlops_tui.services.workspace import init_workspace

@@ -18,16 +18,13 @@ from mlops_tui.core.errors import ConflictError, IntegrityError, NotFoundError, 
 from mlops_tui.core.fingerprint import environment_hash
 from mlops_tui.core.models import DeploymentKind, EnvSnapshot
 from mlops_tui.services import serving
+from mlops_tui.services.deployment_reads import audit_log, history, pins, serving_state
 from mlops_tui.services.deployments import (
-    audit_log,
     deploy,
-    history,
-    pins,
     plan_rollback,
     record_deployment,
     resume,
     rollback,
-    serving_state,
 )
 from mlops_tui.services.maintenance import verify_store
 from mlops_tui.services.workspace import open_workspace
@@ -522,8 +519,8 @@ def test_deploy_and_rollback_stay_off_the_heavy_imports(three):
 
 
 def test_the_host_environment_is_cached_under_a_key_of_what_is_installed(workspace):
-    from mlops_tui.services.deployments import HOST_ENV_CACHE
-    from mlops_tui.services.deployments import host_environment as cached_host
+    from mlops_tui.services.gate import HOST_ENV_CACHE
+    from mlops_tui.services.gate import host_environment as cached_host
 
     real = cached_host(workspace)
     assert real.hash == host_environment().hash  # the same as a full capture

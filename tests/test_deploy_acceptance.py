@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from conftest import run_cli
 
 from mlops_tui.services.actor import current_actor
-from mlops_tui.services.deployments import audit_log, history, serving_state
+from mlops_tui.services.deployment_reads import audit_log, history, serving_state
 from mlops_tui.services.maintenance import verify_store
 from mlops_tui.services.workspace import open_workspace
 

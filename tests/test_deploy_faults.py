@@ -15,7 +15,8 @@ import pytest
 from conftest import register_real_version, run_cli
 
 from mlops_tui.services import serving
-from mlops_tui.services.deployments import deploy, serving_state
+from mlops_tui.services.deployment_reads import serving_state
+from mlops_tui.services.deployments import deploy
 from mlops_tui.services.maintenance import verify_store
 from mlops_tui.services.workspace import init_workspace, open_workspace
 from mlops_tui.store import deployments as deployment_sql

@@ -22,13 +22,8 @@ from conftest import register_real_version
 from mlops_tui.core.errors import ConflictError
 from mlops_tui.core.models import DeploymentKind
 from mlops_tui.services import serving
-from mlops_tui.services.deployments import (
-    deploy,
-    history,
-    resume,
-    rollback,
-    serving_state,
-)
+from mlops_tui.services.deployment_reads import history, serving_state
+from mlops_tui.services.deployments import deploy, resume, rollback
 from mlops_tui.services.maintenance import verify_store
 from mlops_tui.services.workspace import open_workspace
 from mlops_tui.store import deployments as deployment_sql

@@ -24,13 +24,9 @@ import pytest
 from conftest import register_real_version, run_cli
 
 from mlops_tui.core.models import DeploymentKind
-from mlops_tui.services.deployments import (
-    HOST_ENV_CACHE,
-    audit_log,
-    deploy,
-    record_deployment,
-    serving_state,
-)
+from mlops_tui.services.deployment_reads import audit_log, serving_state
+from mlops_tui.services.deployments import deploy, record_deployment
+from mlops_tui.services.gate import HOST_ENV_CACHE
 from mlops_tui.store import registry as registry_sql
 
 

@@ -283,7 +283,7 @@ def test_retrain_in_a_container_records_image_and_container_environment(engine, 
     code, out, err = run_cli("env", "capture", "--image", BASE_IMAGE, "--json", workspace=ws)
     assert code == 0, err
     assert json.loads(out)["recorded_in"] == str(ws.root)  # kept for the deploy gate
-    from mlops_tui.services.deployments import serving_environment
+    from mlops_tui.services.gate import serving_environment
 
     served = configure(ws, environment=f"image:{BASE_IMAGE}")
     label, env = serving_environment(served)

@@ -21,7 +21,8 @@ import pytest
 from conftest import register_real_version, run_cli
 
 from mlops_tui.core.errors import ConflictError, IntegrityError, NotFoundError, UsageError
-from mlops_tui.services.deployments import audit_log, deploy
+from mlops_tui.services.deployment_reads import audit_log
+from mlops_tui.services.deployments import deploy
 from mlops_tui.services.predict import predict_file
 from mlops_tui.services.workspace import init_workspace, open_workspace
 from mlops_tui.store import registry as registry_sql

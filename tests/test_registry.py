@@ -10,12 +10,8 @@ from conftest import data_snapshot
 from mlops_tui.core.errors import ConflictError, ExitCode, InvalidNameError, NotFoundError
 from mlops_tui.core.lineage import to_dot, to_text_lines, walk
 from mlops_tui.core.models import DeploymentKind, Trigger
-from mlops_tui.services.deployments import (
-    audit_log,
-    history,
-    record_deployment,
-    serving_state,
-)
+from mlops_tui.services.deployment_reads import audit_log, history, serving_state
+from mlops_tui.services.deployments import record_deployment
 from mlops_tui.services.lineage import lineage
 from mlops_tui.services.registry import list_versions, required_packages, show_version
 from mlops_tui.store import deployments as deployment_sql

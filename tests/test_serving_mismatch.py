@@ -21,7 +21,8 @@ import pytest
 from conftest import register_real_version, run_cli, train_pipeline
 
 from mlops_tui.services import serving
-from mlops_tui.services.deployments import deploy, serving_state
+from mlops_tui.services.deployment_reads import serving_state
+from mlops_tui.services.deployments import deploy
 from mlops_tui.services.workspace import init_workspace, open_workspace
 
 CRASH_POINTS = ("after_commit@deploy", "generation_built@deploy", "link_staged@deploy")

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from tui_helpers import copy_workspace, plant_template
 
-from mlops_tui.services.deployments import audit_log, serving_state
+from mlops_tui.services.deployment_reads import audit_log, serving_state
 from mlops_tui.services.workspace import Workspace
 
 SSHD = "/usr/sbin/sshd"

@@ -23,7 +23,7 @@ from tui_helpers import (
     settle,
 )
 
-from mlops_tui.services.deployments import audit_log, history, serving_state
+from mlops_tui.services.deployment_reads import audit_log, history, serving_state
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.tui.screens import VIEWS
 from mlops_tui.tui.screens.modals import (

@@ -21,7 +21,7 @@ def list_command(as_json: JsonOption = False) -> None:
     Example: mlops-tui deployments list --json
     """
     from mlops_tui.services import serving_check
-    from mlops_tui.services.deployments import pins, serving_state
+    from mlops_tui.services.deployment_reads import pins, serving_state
 
     workspace = context.workspace()
     state = serving_state(workspace)
@@ -70,7 +70,7 @@ def history_command(
 
     Example: mlops-tui deployments history --target production --json
     """
-    from mlops_tui.services.deployments import history
+    from mlops_tui.services.deployment_reads import history
 
     events = history(context.workspace(), target=target, regime=regime, limit=limit or None)
 

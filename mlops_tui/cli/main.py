@@ -158,7 +158,7 @@ def audit_command(
 
     Example: mlops-tui audit --since 2026-01-31 --json
     """
-    from mlops_tui.services.deployments import audit_log
+    from mlops_tui.services.deployment_reads import audit_log
 
     entries = audit_log(context.workspace(), since=since, limit=limit or None)
 

@@ -105,7 +105,7 @@ def build_demo(directory: Path, progress: Progress | None = None) -> DemoResult:
     say = progress or (lambda message: None)
     started = time.monotonic()
     if (directory / CONFIG_NAME).exists():
-        from mlops_tui.services.deployments import serving_state
+        from mlops_tui.services.deployment_reads import serving_state
 
         existing = open_workspace(directory)
         if existing.config.serving.default_target not in serving_state(existing).active:

@@ -1,4 +1,5 @@
-"""Serving state and its changes: deploy, rollback, pins, the environment gate, the audit.
+"""Changes to serving state: deploy, rollback and resume, each with its audit row (reading
+the state is `deployment_reads`, the environment gate is `gate`).
 
 Every change is compare-and-set against what the operator saw and appends one deployment
 event and its audit row in one transaction; history is never rewritten (a rollback is a new
@@ -14,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from mlops_tui.artifacts import blobs
-from mlops_tui.core.envdiff import EnvDiff, Verdict, diff_environments
 from mlops_tui.core.errors import (
     ConflictError,
     IntegrityError,
@@ -23,15 +23,14 @@ from mlops_tui.core.errors import (
     UsageError,
 )
 from mlops_tui.core.models import (
-    AuditEntry,
     DeploymentEvent,
     DeploymentKind,
     EnvSnapshot,
     ModelVersion,
-    ServingState,
 )
 from mlops_tui.core.names import format_version_id, not_found, parse_version_id, validate_name
 from mlops_tui.services.actor import current_actor
+from mlops_tui.services.gate import GateResult, apply_gate
 from mlops_tui.services.registry import require_version
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import Tx
@@ -44,81 +43,7 @@ UNSET: Any = object()
 NO_REASON = "no reason given"
 
 
-def serving_state(workspace: Workspace) -> ServingState:
-    with workspace.store.read() as tx:
-        events = deployment_sql.current_all(tx)
-    return ServingState(
-        active={e.subject: e for e in events if e.kind is DeploymentKind.ACTIVE},
-        champions={e.subject: e for e in events if e.kind is DeploymentKind.CHAMPION},
-    )
-
-
-def history(
-    workspace: Workspace, *, target: str | None = None, regime: str | None = None,
-    limit: int | None = 200,
-) -> list[DeploymentEvent]:
-    if target is not None and regime is not None:
-        raise UsageError("give --target or --regime, not both")
-    kind, subject = None, None
-    if target is not None:
-        kind, subject = DeploymentKind.ACTIVE, validate_name(target, "target")
-    elif regime is not None:
-        kind, subject = DeploymentKind.CHAMPION, validate_name(regime, "regime")
-    with workspace.store.read() as tx:
-        return deployment_sql.history(tx, kind=kind, subject=subject, limit=limit)
-
-
-def audit_log(workspace: Workspace, *, since: datetime | None = None, limit: int | None = 200
-              ) -> list[AuditEntry]:
-    with workspace.store.read() as tx:
-        return deployment_sql.audit_entries(tx, since=since, limit=limit)
-
-
-@dataclass(frozen=True)
-class Pin:
-    """A target or regime that CT must leave alone until `ct resume`."""
-
-    kind: DeploymentKind
-    subject: str
-    version: int
-    since: datetime
-    by: str
-    reason: str
-
-
-def pins(workspace: Workspace) -> list[Pin]:
-    """Every pinned target and regime, with who pinned it, when and why."""
-    with workspace.store.read() as tx:
-        states = deployment_sql.pins(tx)
-    return [Pin(DeploymentKind(kind), subject, version, since, by, reason)
-            for kind, subject, version, pinned, since, by, reason in states if pinned]
-
-
 # -- results -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """A version's environment against the serving environment, with the verdict."""
-
-    version: str
-    environment: str  # "host" or "image:NAME"
-    diff: EnvDiff
-
-    @property
-    def verdict(self) -> Verdict:
-        return self.diff.verdict
-
-    def document(self) -> dict[str, Any]:
-        """The audited summary: verdict, reasons, and every change that is not compatible."""
-        return {
-            "environment": self.environment, "verdict": self.verdict.label,
-            "reasons": self.diff.reasons,
-            "changes": [
-                {"name": c.name, "old": c.old, "new": c.new, "change": c.kind,
-                 "needed_by_model": c.needed, "verdict": c.verdict.label, "reason": c.reason}
-                for c in self.diff.all_changes if c.verdict is not Verdict.COMPATIBLE],
-        }
 
 
 @dataclass(frozen=True)
@@ -221,121 +146,6 @@ def _refuse_collected(tx: Tx, version: ModelVersion) -> None:
 
 
 # -- the checks before a change --------------------------------------------------------------
-
-
-HOST_ENV_CACHE = ".host-env.json"
-
-
-def _installed_fingerprint() -> str:
-    """What decides this interpreter's environment: Python, platform, and the names of the
-    installed distributions' metadata folders (which carry their versions). A directory
-    listing, not a read of every METADATA file."""
-    import hashlib
-    import os
-    import platform
-    import sys
-
-    digest = hashlib.sha256(f"{sys.executable}|{sys.version}|{platform.platform()}".encode())
-    for entry in sys.path:
-        try:
-            names = sorted(n for n in os.listdir(entry or ".")
-                           if n.endswith((".dist-info", ".egg-info")))
-        except OSError:
-            continue
-        if names:  # a folder without distributions (a script's own directory) changes nothing
-            digest.update(f"\0{entry}\0{'|'.join(names)}".encode())
-    return digest.hexdigest()
-
-
-def host_environment(workspace: Workspace) -> EnvSnapshot:
-    """This host's environment, captured in full; cached in the serving folder under a key
-    that changes whenever a distribution is added, removed or changes version, because a
-    full capture reads every METADATA file (~50 ms) and deploy is on a fast path."""
-    import json
-    import os
-
-    from mlops_tui.services.registry import env_from_capture
-    from mlops_tui.training.environment import capture
-
-    key = _installed_fingerprint()
-    cache = workspace.serving_root / HOST_ENV_CACHE
-    try:
-        document = json.loads(cache.read_text(encoding="utf-8"))
-        if document.get("key") == key:
-            return env_from_capture(document["environment"], source="host")
-    except (OSError, ValueError, KeyError, TypeError, IntegrityError):
-        pass  # no cache, or a stale or damaged one: capture again
-    captured = capture()
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        temp.write_text(json.dumps({"key": key, "environment": captured}), encoding="utf-8")
-        os.replace(temp, cache)
-    except OSError:
-        pass  # a read-only workspace just captures every time
-    return env_from_capture(captured, source="host")
-
-
-def serving_environment(workspace: Workspace, tx: Tx | None = None) -> tuple[str, EnvSnapshot]:
-    """(label, snapshot) of the environment served versions must load in ([serving])."""
-    configured = workspace.config.serving.environment.strip()
-    if configured == "host":
-        return "host", host_environment(workspace)
-    if configured.startswith("image:") and len(configured) > len("image:"):
-        if tx is None:
-            with workspace.store.read() as read_tx:
-                env = deployment_sql.env_by_source(read_tx, configured)
-        else:
-            env = deployment_sql.env_by_source(tx, configured)
-        if env is None:
-            name = configured.removeprefix("image:")
-            raise ConflictError(
-                f"[serving] environment is {configured}, but no environment was captured from "
-                f"that image: run 'mlops-tui env capture --image {name}' first")
-        return configured, env
-    raise UsageError(f"{workspace.config_path}: [serving] environment must be 'host' or "
-                     f"'image:NAME', not {configured[:40]!r}")
-
-
-def check_gate(workspace: Workspace, version: ModelVersion | str,
-               env: EnvSnapshot | None = None) -> GateResult:
-    """Diff a version's environment with the serving environment (DESIGN.md §10 verdicts)."""
-    if isinstance(version, str) or env is None or workspace.config.serving.environment != "host":
-        with workspace.store.read() as tx:
-            if isinstance(version, str):
-                version = require_version(tx, version)
-            env = env or registry_sql.get_env(tx, version.env_hash)
-            label, serving_env = serving_environment(workspace, tx)
-    else:
-        label, serving_env = serving_environment(workspace)
-    if env is None:
-        raise IntegrityError(f"{version.id} has no environment snapshot "
-                             f"({version.env_hash[:12]}): run 'mlops-tui store verify'")
-    diff = diff_environments(env, serving_env, version.required_packages,
-                             left_label=version.id, right_label=label)
-    return GateResult(version.id, label, diff)
-
-
-def _gate(workspace: Workspace, version: ModelVersion, env: EnvSnapshot | None, force: bool
-          ) -> tuple[GateResult, list[str]]:
-    """Refuse an incompatible version unless forced; warn about a risky one."""
-    gate = check_gate(workspace, version, env)
-    reasons = "; ".join(gate.diff.reasons[:3])
-    more = len(gate.diff.reasons) - 3
-    if more > 0:
-        reasons += f"; and {more} more"
-    if gate.verdict is Verdict.INCOMPATIBLE and not force:
-        raise ConflictError(
-            f"environment gate refused {version.id}: incompatible with {gate.environment} "
-            f"because {reasons} (pass --force --reason to override)",
-            detail={"gate": gate.document()})
-    warnings = []
-    if gate.verdict is Verdict.INCOMPATIBLE:
-        warnings.append(f"forced past the environment gate: {version.id} is incompatible with "
-                        f"{gate.environment} because {reasons}")
-    elif gate.verdict is Verdict.RISKY:
-        warnings.append(f"{version.id} is risky on {gate.environment} because {reasons}")
-    return gate, warnings
 
 
 def _verify_artifact(workspace: Workspace, version: ModelVersion, *, action: str,
@@ -557,7 +367,7 @@ def _check_change(workspace: Workspace, *, unit: str, kind: DeploymentKind, subj
     _verify_artifact(workspace, version, action=unit, kind=kind, subject=subject)
     gate = None
     if kind is DeploymentKind.ACTIVE:
-        gate, gate_warnings = _gate(workspace, version, env, force)
+        gate, gate_warnings = apply_gate(workspace, version, env, force)
         warnings.extend(gate_warnings)
         detail["gate"] = {"environment": gate.environment, "verdict": gate.verdict.label,
                           "reasons": gate.diff.reasons}

@@ -64,7 +64,7 @@ def plan_action(workspace: Workspace, action: str, context: ActionContext) -> Ac
 
 
 def plan_retrain(workspace: Workspace, context: ActionContext) -> ActionPlan:
-    from mlops_tui.services.deployments import serving_state
+    from mlops_tui.services.deployment_reads import serving_state
     from mlops_tui.services.retrain import RetrainRequest, start_retrain
 
     state = serving_state(workspace)
@@ -99,7 +99,7 @@ def plan_retrain(workspace: Workspace, context: ActionContext) -> ActionPlan:
 def environment_verdict(workspace: Workspace, version_id: str) -> tuple[str, str, list[str]]:
     """(verdict word, dialog line, reasons) of the deploy gate for `version_id`: its
     environment against the serving one ([serving] environment), as deploy will judge it."""
-    from mlops_tui.services.deployments import check_gate
+    from mlops_tui.services.gate import check_gate
 
     try:
         gate = check_gate(workspace, version_id)
@@ -119,7 +119,7 @@ def _gate_warning(verdict: str, version_id: str) -> str:
 
 
 def _active_version(workspace: Workspace, target: str) -> str | None:
-    from mlops_tui.services.deployments import serving_state
+    from mlops_tui.services.deployment_reads import serving_state
 
     event = serving_state(workspace).active.get(target)
     return f"v{event.to_version}" if event else None

@@ -119,7 +119,7 @@ def serving_markers(workspace: Workspace, regime: str | None) -> tuple[DriftMark
     """Deployments and rollbacks of the serving target, and the regime's champion changes, at
     the data time each acted on (the wall clock for rows recorded without one)."""
     from mlops_tui.core.models import DeploymentKind
-    from mlops_tui.services.deployments import history
+    from mlops_tui.services.deployment_reads import history
 
     events = history(workspace, target=workspace.config.serving.default_target, limit=500)
     if regime is not None:

@@ -37,7 +37,7 @@ class OverviewData:
 def fetch_overview(workspace) -> OverviewData:
     """Four reads: status, the newest versions (trends), unfinished jobs, recent changes.
     Drift comes from its own worker after the first paint (the drift service loads numpy)."""
-    from mlops_tui.services.deployments import history
+    from mlops_tui.services.deployment_reads import history
     from mlops_tui.services.jobs import list_jobs
     from mlops_tui.services.registry import list_versions, show_version
     from mlops_tui.services.status import status as read_status

@@ -32,7 +32,7 @@ def resolve_side(workspace, spec: str):
     from mlops_tui.services.environments import ResolvedEnv, resolve_env
 
     if spec.startswith("image:"):
-        from mlops_tui.services.deployments import serving_environment
+        from mlops_tui.services.gate import serving_environment
 
         label, env = serving_environment(workspace)
         if label == spec:

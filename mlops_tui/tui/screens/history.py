@@ -76,7 +76,7 @@ class HistoryScreen(DashboardScreen):
         self.query_one("#events", DataTable).focus()
 
     def fetch(self, request: object) -> HistoryData:
-        from mlops_tui.services.deployments import audit_log, history
+        from mlops_tui.services.deployment_reads import audit_log, history
 
         workspace = self.app.workspace
         return HistoryData(history(workspace, limit=500), audit_log(workspace, limit=500))

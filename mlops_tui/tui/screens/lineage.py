@@ -19,7 +19,7 @@ from mlops_tui.tui.widgets.status import Plain
 def resolve_version(workspace, requested: str | None) -> str:
     """The version a view opens on: the one asked for, else the default target's active one."""
     from mlops_tui.core.errors import NotFoundError
-    from mlops_tui.services.deployments import serving_state
+    from mlops_tui.services.deployment_reads import serving_state
     from mlops_tui.services.registry import list_versions
 
     if requested:

@@ -90,7 +90,7 @@ class ModelsData:
 
 def roles_by_version(workspace) -> dict[int, str]:
     """version number -> "★ sedan ● production ⚲" from the current serving state."""
-    from mlops_tui.services.deployments import serving_state
+    from mlops_tui.services.deployment_reads import serving_state
 
     state = serving_state(workspace)
     roles: dict[int, list[str]] = {}
