@@ -4,6 +4,7 @@ timeline and "what served when" place events by it."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
@@ -89,7 +90,8 @@ def test_a_data_time_after_the_data_is_refused(line):
     newest = ingest(100)
     digest = sha256_file(workspace.store.db_path)
     too_late = (newest + timedelta(minutes=1)).replace(tzinfo=None)
-    for args in (("deploy", "v2"), ("rollback", "--to", "v1")):
+    for args in (("deploy", "v2"), ("rollback", "--to", "v1"),
+                 ("ct", "resume", "--target", "production"), ("retrain", "--regime", "a")):
         code, out, err = run_cli(*args, "--reason", "replay", "--data-time",
                                  too_late.isoformat(), workspace=workspace)
         assert code == 2, (args, out, err)
@@ -134,3 +136,17 @@ def test_what_served_when_is_placed_at_data_time(line):
     # recorded second, but it acted on older data: it served first
     assert read_known(workspace).deployments == [
         (first - timedelta(hours=6), 1), (first, 2)]
+
+
+def test_resume_and_retrain_take_a_data_time_from_the_cli(line):
+    workspace, ingest = line
+    ingest(100)
+    deploy(workspace, "v1", reason="pin it")
+    earlier = ingest(100) - timedelta(minutes=30)
+    code, out, err = run_cli("ct", "resume", "--target", "production", "--reason", "replay",
+                             "--data-time", earlier.isoformat(), "--json", workspace=workspace)
+    assert code == 0 and json.loads(out)["changed"], err
+    code, out, _ = run_cli("audit", "--json", workspace=workspace)
+    resumed = [e for e in json.loads(out)["entries"] if e["action"] == "resume"]
+    assert resumed and resumed[0]["data_time"].startswith(
+        earlier.replace(tzinfo=None).isoformat()[:16]), resumed

@@ -10,7 +10,7 @@ import typer
 
 from mlops_tui.cli import context
 from mlops_tui.cli.jobs_cmd import job_doc, outcome_doc
-from mlops_tui.cli.output import JsonOption, bounded_time, emit, info
+from mlops_tui.cli.output import DataTimeOption, JsonOption, bounded_time, emit, info
 from mlops_tui.core.errors import ConflictError, IntegrityError
 
 
@@ -47,6 +47,7 @@ def retrain_command(
         "--wait", help="Wait and ingest; exit 3 if the job fails, 5 if its result is rejected.",
     )] = False,
     reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "",
+    data_time: DataTimeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Retrain a regime's model in a job (exports snapshots, runs the pipeline, registers).
@@ -61,7 +62,7 @@ def retrain_command(
     workspace = context.workspace()
     say = (lambda m: None) if as_json else info
     request = RetrainRequest(regime=regime, since=since, until=until, runner=runner,
-                             reason=reason)
+                             reason=reason, data_time=data_time)
     started = start_retrain(workspace, request, progress=say)
     if not wait:
         emit(as_json, job_doc(started.job),

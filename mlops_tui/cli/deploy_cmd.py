@@ -6,7 +6,6 @@ deploy or rollback from a cold start loads neither scikit-learn nor pandas.
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,8 +15,8 @@ from mlops_tui.cli import context
 from mlops_tui.cli.documents import event_doc
 from mlops_tui.cli.output import (
     MAX_COUNT,
+    DataTimeOption,
     JsonOption,
-    bounded_time,
     emit,
     info,
     warn_serving,
@@ -36,10 +35,6 @@ ExpectOption = Annotated[str | None, typer.Option(
 ForceOption = Annotated[bool, typer.Option(
     "--force", help="Override the environment gate or the regime check (needs --reason; "
     "audited).")]
-DataTimeOption = Annotated[datetime | None, typer.Option(
-    "--data-time", callback=bounded_time, show_default=False,
-    help="The data time the change acts on, UTC (default: the newest observation); not "
-    "after the newest observation, e.g. when replaying history.")]
 
 ct_app = typer.Typer(help="Continuous training: hand pinned targets and regimes back to it.",
                      no_args_is_help=True)
@@ -186,6 +181,7 @@ def resume_command(
     target: TargetOption = None,
     regime: RegimeOption = None,
     reason: ReasonOption = None,
+    data_time: DataTimeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Unpin a target (or regime) a manual deploy or rollback pinned.
@@ -194,7 +190,8 @@ def resume_command(
     """
     from mlops_tui.services.deployments import resume
 
-    result = resume(context.workspace(), target=target, regime=regime, reason=reason)
+    result = resume(context.workspace(), target=target, regime=regime, reason=reason,
+                    data_time=data_time)
     emit(as_json, {"changed": result.changed, "message": result.message},
          lambda c: c.print(result.message, markup=False))
 

@@ -40,6 +40,10 @@ def bounded_time(ctx: typer.Context, param: typer.CallbackParam,
 LimitOption = Annotated[
     int, typer.Option("--limit", min=0, max=MAX_COUNT, help="At most this many rows (0: all).")
 ]
+DataTimeOption = Annotated[datetime | None, typer.Option(
+    "--data-time", callback=bounded_time, show_default=False,
+    help="The data time the change acts on, UTC (default: the newest observation); not "
+    "after the newest observation, e.g. when replaying history.")]
 
 
 def jsonable(value: Any) -> Any:

@@ -90,6 +90,11 @@ def start_retrain(workspace: Workspace, request: RetrainRequest,
     """Request, prepare and launch a retrain job; return without waiting for it."""
     say = progress or (lambda message: None)
     regime = validate_name(request.regime, "regime")
+    if request.data_time is not None:  # refused before anything is written
+        from mlops_tui.services.deployments import checked_data_time
+
+        with workspace.store.read() as tx:
+            checked_data_time(tx, request.data_time)
     contract = workspace.config.data
     if not contract.label_column:
         raise UsageError(f"{workspace.config_path}: [data] label_column is needed to train")
