@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import json
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -180,6 +181,9 @@ def stable_skops(data: bytes) -> bytes:
     skops names arrays and marks shared objects by `id()`, a memory address, so two dumps
     of one model differ from run to run. Renumbering consistently (and fixing the zip
     entries' times) keeps a loadable archive whose hash, shown by the dashboard, is stable.
+    The archive also names the scikit-learn and skops releases that wrote it, which move
+    with every fresh install; they are set to the ones ENV_A claims, so the hash on screen
+    does not change when either library has a new release.
     """
     import re
     import zipfile
@@ -194,6 +198,11 @@ def stable_skops(data: bytes) -> bytes:
             numbers.setdefault(name[:-4], str(len(numbers) + 1))
     schema = re.sub(r'("__id__": )(\d+)', lambda m: m.group(1) + numbers[m.group(2)], schema)
     schema = re.sub(r'"(\d+)\.npy"', lambda m: f'"{numbers[m.group(1)]}.npy"', schema)
+    sklearn, skops = ENV_A["packages"]["scikit-learn"], ENV_A["packages"]["skops"]
+    schema = re.sub(r'("_sklearn_version": \{[^{}]*"content": )"(?:[^"\\]|\\.)*"',
+                    lambda m: m.group(1) + json.dumps(json.dumps(sklearn)), schema)
+    schema = re.sub(r'("_skops_version": )"[^"]*"', lambda m: m.group(1) + json.dumps(skops),
+                    schema)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:
         for name in sorted(source.namelist(), key=lambda n: (
@@ -370,7 +379,25 @@ def _tables_measuring(app) -> bool:
     from textual.widgets import DataTable
 
     return any(table._require_update_dimensions or table._updated_cells
-               for table in app.screen.query(DataTable))
+               or _narrower_than_cells(table) for table in app.screen.query(DataTable))
+
+
+def _narrower_than_cells(table) -> bool:
+    """A column narrower than its widest cell: its rows arrived after the last measure (seen
+    on a loaded machine), so wait for the next one."""
+    from rich.text import Text
+
+    if table.row_count > 500:
+        return False
+    for column in table.ordered_columns:
+        if not column.auto_width:
+            continue
+        for row in table.ordered_rows:
+            cell = table.get_cell(row.key, column.key)
+            width = cell.cell_len if isinstance(cell, Text) else Text(str(cell)).cell_len
+            if width > column.content_width:
+                return True
+    return False
 
 
 async def settle(pilot, timeout: float = 60.0) -> None:
