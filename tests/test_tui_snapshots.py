@@ -33,6 +33,8 @@ VIEW_SCRIPTS: dict[str, tuple[str | None, tuple[str, ...], tuple[str, ...]]] = {
     "env": ("env v1 v7", (), ("INCOMPATIBLE", "breaking", "scikit-learn")),
     "jobs": ("jobs", (), ("cancelled", "failed", "Log of job")),
     "history": ("history", (), ("Deployment events", "rollback", "Audit")),
+    # typing a filter: the input above the footer, the header naming it
+    "filtering": ("history", ("slash", *"rollback"), ("filter 'rollback'", "Deployment events")),
 }
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
 

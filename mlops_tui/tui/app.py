@@ -68,6 +68,7 @@ class MlopsApp(App[None], inherit_bindings=False):
         self.selected_version: str | None = None
         self.selected_regime: str | None = None
         self._job_handles: list[Any] = []
+        self.filter_history: list[str] = []  # kept `/` filters, shared by every view
 
     # -- start and stop --------------------------------------------------------------------
 

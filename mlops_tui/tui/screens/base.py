@@ -66,7 +66,7 @@ class DashboardScreen(Screen):
         yield header
         yield StaleBanner(id="banner")
         yield from self.compose_body()
-        yield FilterBar(self.FILTER_HINT, id="filter-bar")
+        yield FilterBar(self.FILTER_HINT, app.filter_history, id="filter-bar")
         yield Footer(compact=True)
 
     def compose_body(self) -> ComposeResult:
@@ -74,6 +74,7 @@ class DashboardScreen(Screen):
 
     def on_mount(self) -> None:
         self.watch(self.app, "health", self._health_changed, init=True)
+        self.query_one(StatusHeader).filter_text = self.filter_text  # `:models sedan` sets one
         if not self.show_ready_data():
             self.reload()
 
@@ -152,6 +153,7 @@ class DashboardScreen(Screen):
         if isinstance(event.input, FilterBar):
             event.stop()
             self.filter_text = event.value.strip()
+            self.query_one(StatusHeader).filter_text = self.filter_text
             self.apply_filter(self.filter_text)
 
     def on_filter_bar_closed(self, event: FilterBar.Closed) -> None:

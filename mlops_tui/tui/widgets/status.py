@@ -35,6 +35,7 @@ class StatusHeader(Static):
 
     view_title: reactive[str] = reactive("", layout=False)
     health: reactive[StoreHealth] = reactive(StoreHealth, always_update=True)
+    filter_text: reactive[str] = reactive("", layout=False)
 
     def __init__(self, workspace: str, runner: str, readonly: bool, **kwargs) -> None:
         super().__init__(markup=False, **kwargs)
@@ -49,6 +50,8 @@ class StatusHeader(Static):
             store += f" {health.last_ok:%H:%M:%S}"
         parts = ["mlops-tui", self.view_title, self.workspace_text, store,
                  f"runner {self.runner}"]
+        if self.filter_text:
+            parts.insert(2, f"filter {self.filter_text!r}")  # next to the view it narrows
         if self.readonly:
             parts.append("READ-ONLY")
         return printable(" │ ".join(p for p in parts if p))
@@ -82,23 +85,31 @@ class StaleBanner(Plain):
 
 
 class FilterBar(Input):
-    """The `/` filter: typing filters live, enter keeps it, esc clears and closes it."""
+    """The `/` filter: typing filters live, enter keeps it, esc clears and closes it, up and
+    down recall the filters kept earlier (in any view, newest first)."""
 
     BINDINGS = [
         Binding("escape", "clear_filter", "Clear", id="filter-clear",
                 tooltip="Clear the filter and close it"),
         Binding("enter", "keep_filter", "Keep", id="filter-keep",
                 tooltip="Keep the filter and go back to the rows"),
+        Binding("up", "recall(1)", "Earlier", id="filter-earlier",
+                tooltip="Recall the filter kept before this one"),
+        Binding("down", "recall(-1)", "Later", id="filter-later", show=False,
+                tooltip="Recall the filter kept after this one"),
     ]
 
     class Closed(Message):
         """The operator left the filter (kept or cleared)."""
 
-    def __init__(self, placeholder: str, **kwargs) -> None:
+    def __init__(self, placeholder: str, history: list[str], **kwargs) -> None:
         super().__init__(placeholder=placeholder, **kwargs)
+        self.history = history  # shared by every view's bar, newest last
+        self._recalled = 0  # 0: what is typed; n: the n-th newest kept filter
 
     def open(self) -> None:
         self.add_class("visible")
+        self._recalled = 0
         self.focus()
 
     def action_clear_filter(self) -> None:
@@ -107,6 +118,23 @@ class FilterBar(Input):
         self.post_message(self.Closed())
 
     def action_keep_filter(self) -> None:
-        if not self.value:
+        text = self.value.strip()
+        if not text:
             self.remove_class("visible")
+        elif text not in self.history[-1:]:
+            if text in self.history:
+                self.history.remove(text)
+            self.history.append(text)
+            del self.history[:-FILTER_HISTORY]
         self.post_message(self.Closed())
+
+    def action_recall(self, step: int) -> None:
+        position = min(max(self._recalled + step, 0), len(self.history))
+        if position == self._recalled:
+            return
+        self._recalled = position
+        self.value = self.history[-position] if position else ""
+        self.cursor_position = len(self.value)
+
+
+FILTER_HISTORY = 50  # kept filters remembered for up/down, per dashboard run
