@@ -117,6 +117,29 @@ def test_colon_reaches_every_view_and_escape_goes_back(plant):
     run(scenario)
 
 
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_at_80_columns_the_footer_keeps_quit_and_shows_no_cut_off_key(plant, view):
+    async def scenario():
+        app = make_app(plant)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            if view != "overview":
+                await jump(pilot, {"env": "env v1 v7", "lineage": "lineage v7"}.get(view, view))
+            footer = screen_text(app).splitlines()[-1]
+            assert "q Quit" in footer, footer
+            assert "Palette" not in footer, footer  # no room: ctrl+p still works
+            # every key shown is whole: its description is complete, not cut at the edge
+            from textual.widgets._footer import FooterKey
+
+            keys = list(app.screen.query(FooterKey))
+            assert keys and all(key.region.right <= 80 for key in keys if key.region.width)
+            shown = [key for key in keys if key.region.width]
+            for key in shown:
+                assert key.description in footer, (key.description, footer)
+
+    run(scenario)
+
+
 def test_question_mark_lists_the_keys_of_the_current_view(plant):
     async def scenario():
         app = make_app(plant)
@@ -126,7 +149,7 @@ def test_question_mark_lists_the_keys_of_the_current_view(plant):
             await pilot.pause()
             assert isinstance(app.screen, KeysScreen)
             overview_keys = screen_text(app)
-            for word in ("⚠Retrain", "⚠Deploy", "⚠Rollback", "⚠Cancel job", "Filter", "View"):
+            for word in ("⚠Retrain", "⚠Deploy", "⚠Rollback", "⚠Cancel", "Filter", "View", "Quit"):
                 assert word in overview_keys
             assert "Next change" not in overview_keys
             await pilot.press("escape")

@@ -1,6 +1,6 @@
 """Every key binding of the dashboard, each with an id (for `[keymap]`) and a tooltip.
 
-One key means one action in every view (DESIGN.md §9). Dangerous actions carry the
+One key means one action in every view. Dangerous actions carry the
 DANGER mark in their description and are removed in read-only mode.
 """
 
@@ -19,7 +19,7 @@ DANGEROUS: dict[str, tuple[str, str, str, str]] = {
     "rollback": ("b", f"{DANGER}Rollback",
                  "Roll the serving target back (to the selected history row's version)",
                  "rollback"),
-    "cancel-job": ("x", f"{DANGER}Cancel job", "Stop the selected (or newest) running job",
+    "cancel-job": ("x", f"{DANGER}Cancel", "Stop the selected (or newest) running job",
                    "cancel_job"),
 }
 DANGEROUS_ACTIONS = frozenset(spec[3] for spec in DANGEROUS.values())
@@ -40,6 +40,9 @@ def view_bindings(dangerous: bool = True) -> list[Binding]:
                 tooltip="Filter the rows of this view (esc clears)"),
         Binding("question_mark", "keys", "Keys", id="keys",
                 tooltip="Show every key of this view"),
+        # the app's `q`, listed here so the footer shows it before the actions, which a
+        # narrow terminal cuts first
+        Binding("q", "app.quit", "Quit", id="quit", tooltip="Leave the dashboard"),
         Binding("escape", "back", "Back", id="back", show=False,
                 tooltip="Close the filter, or go back to the previous view"),
         Binding("r", "reload", "Refresh", id="refresh", show=False,
@@ -50,7 +53,7 @@ def view_bindings(dangerous: bool = True) -> list[Binding]:
 
 def app_bindings() -> list[Binding]:
     return [
-        Binding("q", "quit", "Quit", id="quit", tooltip="Leave the dashboard"),
+        Binding("q", "quit", "Quit", id="quit", show=False, tooltip="Leave the dashboard"),
         Binding("ctrl+q", "quit", "Quit", id="quit-ctrl", show=False, priority=True,
                 tooltip="Leave the dashboard"),
         Binding("ctrl+c", "help_quit", show=False, system=True, id="ctrl-c",

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 from textual.worker import get_current_worker
 
 from mlops_tui.core.errors import MlopsError, StoreBusyError
@@ -29,10 +28,14 @@ from mlops_tui.tui.messages import (
     StoreFailed,
 )
 from mlops_tui.tui.screens.modals import ConfirmScreen, ErrorScreen, KeysScreen
+from mlops_tui.tui.widgets.footer import KeyFooter
 from mlops_tui.tui.widgets.status import FilterBar, StaleBanner, StatusHeader, StoreHealth
 
 if TYPE_CHECKING:
     from mlops_tui.tui.app import MlopsApp
+
+
+PALETTE_HINT_WIDTH = 100  # the footer's `^p Palette` hint needs this many columns
 
 
 def failure_kind(error: MlopsError) -> str:
@@ -67,7 +70,7 @@ class DashboardScreen(Screen):
         yield StaleBanner(id="banner")
         yield from self.compose_body()
         yield FilterBar(self.FILTER_HINT, app.filter_history, id="filter-bar")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
@@ -84,6 +87,8 @@ class DashboardScreen(Screen):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 120, "narrow")
+        # below 100 columns the keys need the room; ctrl+p still works and `?` lists it
+        self.query_one(KeyFooter).show_command_palette = self.size.width >= PALETTE_HINT_WIDTH
         self.app.check_size()
 
     def set_argument(self, argument: str) -> None:
