@@ -461,3 +461,6 @@ def clean_terminal_environment(monkeypatch: pytest.MonkeyPatch, home: Path) -> N
         if name.startswith("TEXTUAL_") or name in TEXTUAL_VARIABLES:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(home))
+    # the theme follows the terminal's colours (16 colours: the ANSI palette); a fixed TERM
+    # keeps the pictures the same whatever terminal runs the tests
+    monkeypatch.setenv("TERM", "xterm-256color")

@@ -45,6 +45,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+SIXTEEN_COLOUR_THEME = "ansi-dark"
+
+
 class MlopsApp(App[None], inherit_bindings=False):
     """mlops-tui's dashboard."""
 
@@ -69,6 +72,10 @@ class MlopsApp(App[None], inherit_bindings=False):
         self.selected_regime: str | None = None
         self._job_handles: list[Any] = []
         self.filter_history: list[str] = []  # kept `/` filters, shared by every view
+        if self.console.color_system == "standard":
+            # 16 colours (TERM=screen, the Linux console): the theme's own colours round to
+            # bright red and read as errors; the terminal's ANSI palette keeps its contrast
+            self.theme = SIXTEEN_COLOUR_THEME
 
     # -- start and stop --------------------------------------------------------------------
 
