@@ -111,7 +111,8 @@ def config_text(template: str, guess: Guess | None, source: str = "") -> str:
             if key in guessed:
                 continue
         if section == "[pipeline]" and key == "metric":
-            line = line.replace('"r2"', json.dumps(METRIC[template]), 1)
+            comment = line[line.index("#"):] if "#" in line else ""
+            line = f"metric = {json.dumps(METRIC[template])}".ljust(33) + comment
         out.append(line)
     return "\n".join(out) + "\n"
 
@@ -153,19 +154,24 @@ def _check_target(root: Path, config: str, files: dict[str, str]) -> bool:
         path = root / folder
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise ConflictError(f"{root} already holds a workspace ({folder}/ is not empty)")
-    plain = {CONFIG_NAME: default_config_text(), **{
-        f"{PIPELINE_DIR}/{n}": t for n, t in pipeline_files("regression").items()}}
-    ours = {CONFIG_NAME: config, **{f"{PIPELINE_DIR}/{n}": t for n, t in files.items()}}
+    # what a plain init (either template) writes, and what this init writes
+    allowed: dict[str, set[str]] = {CONFIG_NAME: {config}}
+    for name, content in files.items():
+        allowed[f"{PIPELINE_DIR}/{name}"] = {content}
+    for kind in TEMPLATES:
+        allowed[CONFIG_NAME].add(config_text(kind, None))
+        for name, content in pipeline_files(kind).items():
+            allowed[f"{PIPELINE_DIR}/{name}"].add(content)
     pipeline = root / PIPELINE_DIR
     if pipeline.exists():
-        extra = [p.name for p in pipeline.iterdir() if p.name not in ours or p.is_dir()]
+        extra = [p.name for p in pipeline.iterdir()
+                 if f"{PIPELINE_DIR}/{p.name}" not in allowed or p.is_dir()]
         if extra:
             raise ConflictError(f"{root} already holds a workspace ({PIPELINE_DIR}/{extra[0]} "
                                 "was not written by init)")
-    for name in ours:
+    for name, texts in allowed.items():
         path = root / name
-        if path.exists() and path.read_text(encoding="utf-8", errors="replace") not in (
-                plain.get(name), ours[name]):
+        if path.exists() and path.read_text(encoding="utf-8", errors="replace") not in texts:
             raise ConflictError(f"{root} already holds a workspace ({name} was changed "
                                 "since init; move it away to start again)")
     if (root / STORE_NAME).exists() and (root / CONFIG_NAME).exists():
