@@ -175,6 +175,13 @@ def test_an_empty_workspace_is_written_again_but_not_an_edited_or_used_one(tmp_p
     config.write_text(config.read_text().replace('window = "1d"', 'window = "6h"'))
     refused(run_cli("init", str(target)), 3, "mlops.toml was changed since init")
     assert 'window = "6h"' in config.read_text()
+    # a plain classification workspace: its metric and template, and empty as well
+    plain = tmp_path / "plain"
+    ok(run_cli("init", str(plain), "--template", "classification"))
+    assert load_config(plain / "mlops.toml").pipeline.metric == "accuracy"
+    assert "LogisticRegression" in (plain / "pipeline" / "train.py").read_text()
+    ok(run_cli("init", str(plain), "--from-csv", str(source)))
+    assert load_config(plain / "mlops.toml").pipeline.metric == "r2"
     used = tmp_path / "used"
     ok(run_cli("init", str(used), "--from-csv", str(source)))
     ok(run_cli("ingest", str(source), workspace=used))

@@ -216,6 +216,8 @@ def _choose_label(sample: Sample, flag: str | None, id_column: str, ts: str
         if not rest:
             raise UsageError(f"{sample.source}: no column left for a label")
         column, why = rest[-1], "the last column"
+        if not column.values:
+            why += "; no values in the sample: labels may come later with labels ingest"
     if column.values and not column.numeric:
         raise UsageError(
             f"{sample.source}: label {shown_column(column.name)} holds text "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from mlops_tui.core.config import DataContract, parse_config
+from mlops_tui.core.config import RANGES, parse_config
 from mlops_tui.core.errors import ConflictError, UsageError
 from mlops_tui.core.scaffold import SAMPLE_ROWS, TEMPLATES, Guess, guess_contract
 from mlops_tui.services.workspace import (
@@ -66,26 +66,31 @@ def pipeline_files(template: str) -> dict[str, str]:
     return files
 
 
+def _string(value: str) -> str:
+    """A TOML basic string: JSON's escapes are TOML's (non-ASCII kept as it is)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _toml_list(names: tuple[str, ...], key: str) -> str:
     if len(names) <= 3:
-        return f"{key} = [{', '.join(json.dumps(n) for n in names)}]"
-    return f"{key} = [\n" + "".join(f"    {json.dumps(n)},\n" for n in names) + "]"
+        return f"{key} = [{', '.join(_string(n) for n in names)}]"
+    return f"{key} = [\n" + "".join(f"    {_string(n)},\n" for n in names) + "]"
 
 
 def data_section(guess: Guess, source: str) -> list[str]:
     """The [data] keys init guessed, as mlops.toml lines (TOML strings are JSON strings)."""
     lines = [f"# Guessed by mlops-tui init from the first {SAMPLE_ROWS:,} rows of {source}.",
-             f"id_column = {json.dumps(guess.id_column)}",
-             f"timestamp_column = {json.dumps(guess.timestamp_column)}",
-             f"label_column = {json.dumps(guess.label_column)}"]
+             f"id_column = {_string(guess.id_column)}",
+             f"timestamp_column = {_string(guess.timestamp_column)}",
+             f"label_column = {_string(guess.label_column)}"]
     if guess.regime_column:
-        lines.append(f"regime_column = {json.dumps(guess.regime_column)}")
+        lines.append(f"regime_column = {_string(guess.regime_column)}")
     else:
         lines.append("# regime_column = \"...\"         # retrain needs one: no column "
                      "looked like a regime")
     if guess.regime_candidates:
         lines.append("# regime candidates (text with few plain names): "
-                     + ", ".join(json.dumps(n) for n in guess.regime_candidates))
+                     + ", ".join(_string(n) for n in guess.regime_candidates))
     lines += [_toml_list(guess.numeric, "numeric"), _toml_list(guess.categorical, "categorical")]
     if guess.nan_missing:
         lines.append('nan_policy = "missing"             # NaN/inf seen in the sample')
@@ -112,7 +117,7 @@ def config_text(template: str, guess: Guess | None, source: str = "") -> str:
                 continue
         if section == "[pipeline]" and key == "metric":
             comment = line[line.index("#"):] if "#" in line else ""
-            line = f"metric = {json.dumps(METRIC[template])}".ljust(33) + comment
+            line = f"metric = {_string(METRIC[template])}".ljust(33) + comment
         out.append(line)
     return "\n".join(out) + "\n"
 
@@ -198,7 +203,11 @@ def scaffold(directory: str | Path | None, *, template: str | None = None,
     template = template or "regression"
     root = resolve_root(directory)
     text = config_text(template, guess, Path(csv).name if csv else "")
-    parse_config(tomllib.loads(text), source=str(root / CONFIG_NAME))  # never write a bad one
+    try:  # never write a file the workspace cannot read
+        parse_config(tomllib.loads(text), source=str(root / CONFIG_NAME))
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"{csv}: its column names do not make a valid mlops.toml "
+                         f"({error})") from None
     files = pipeline_files(template)
     replaced = _check_target(root, text, files)
     if replaced and not (root / STORE_NAME).exists():
@@ -222,7 +231,8 @@ def guess_from_file(source: Path, **flags) -> Guess:
     from mlops_tui.services.ingest import _check_path
     from mlops_tui.store.sniff import sample_file
 
-    _check_path(source, DataContract().max_file_mb)
+    # only the head is read: no size limit here ([data] max_file_mb applies to ingest)
+    _check_path(source, int(RANGES[("data", "max_file_mb")].high or 0))
     _refuse_duplicate_header(source)
     return guess_contract(sample_file(source, SAMPLE_ROWS), **flags)
 
@@ -267,4 +277,7 @@ def summary(done: Scaffolded) -> tuple[list[str], dict]:
     elif guess.regime_column:
         lines.append("next: mlops-tui ingest FILE, then mlops-tui retrain --regime NAME --wait "
                      f"(regimes: the values of {guess.regime_column})")
+    else:
+        lines.append(f"next: mlops-tui ingest FILE; retrain needs [data] regime_column set in "
+                     f"{CONFIG_NAME} first")
     return lines, document
