@@ -238,7 +238,9 @@ def test_init_then_status(tmp_path):
     target = tmp_path / "plant-a"
     doc = json_ok(run_cli("init", str(target), "--json"))
     assert doc == {"workspace": str(target), "config": str(target / "mlops.toml"),
-                   "store": str(target / "store.duckdb")}
+                   "store": str(target / "store.duckdb"), "template": "regression",
+                   "files": ["mlops.toml", "pipeline/train.py", "pipeline/params.toml",
+                             "pipeline/requirements.txt"]}
     for folder in ("artifacts", "code", "data", "jobs", "pipeline", "serving"):
         assert (target / folder).is_dir()
     status = json_ok(run_cli("status", "--json", workspace=target))
