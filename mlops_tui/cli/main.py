@@ -113,7 +113,7 @@ def init_command(
         help="pipeline/train.py to start from: regression or classification (numeric class "
         "codes).", show_default=False)] = None,
     from_csv: Annotated[Path | None, typer.Option(
-        "--from-csv", help="Guess [data] from the first 10,000 rows of this file.")] = None,
+        "--from-csv", help="Guess the data contract (id, timestamp, label, regime, features) from the first 10,000 rows of this file.")] = None,
     label: Annotated[str | None, typer.Option(help="The label column (default: the last).")] = None,
     id_column: Annotated[str | None, typer.Option("--id", help="The id column.")] = None,
     timestamp: Annotated[str | None, typer.Option(help="The timestamp column.")] = None,

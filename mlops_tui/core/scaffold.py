@@ -241,7 +241,8 @@ def _choose_regime(sample: Sample, flag: str | None, taken: set[str],
         return None, ""
     named = [c for c in candidates if regime_like(c.name)]
     chosen = named[0] if named else min(candidates, key=lambda c: c.distinct)
-    why = (f"text with {chosen.distinct} plain names in the sample"
+    names = "1 plain name" if chosen.distinct == 1 else f"{chosen.distinct} plain names"
+    why = (f"text with {names} in the sample"
            + (", named like a regime" if named else ", the fewest names of the text columns"))
     others = [c.name for c in candidates if c.name != chosen.name]
     if others:
