@@ -152,8 +152,8 @@ def _check_target(root: Path, config: str, files: dict[str, str]) -> bool:
     if strange:
         shown = ", ".join(strange[:3]) + (f" and {len(strange) - 3} more" if len(strange) > 3
                                           else "")
-        kind = "a workspace" if CONFIG_NAME in entries else "files"
-        raise ConflictError(f"{root} is not empty (it holds {kind}: {shown}): init writes "
+        what = "a workspace and " if CONFIG_NAME in entries else ""
+        raise ConflictError(f"{root} is not empty (it holds {what}{shown}): init writes "
                             "into a new or empty directory, or an empty workspace")
     for folder in FOLDERS:
         path = root / folder
