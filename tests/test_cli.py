@@ -238,13 +238,17 @@ def test_init_then_status(tmp_path):
     target = tmp_path / "plant-a"
     doc = json_ok(run_cli("init", str(target), "--json"))
     assert doc == {"workspace": str(target), "config": str(target / "mlops.toml"),
-                   "store": str(target / "store.duckdb")}
-    for folder in ("artifacts", "code", "data", "jobs", "serving"):
+                   "store": str(target / "store.duckdb"), "template": "regression",
+                   "files": ["mlops.toml", "pipeline/train.py", "pipeline/params.toml",
+                             "pipeline/requirements.txt"]}
+    for folder in ("artifacts", "code", "data", "jobs", "pipeline", "serving"):
         assert (target / folder).is_dir()
     status = json_ok(run_cli("status", "--json", workspace=target))
     assert status["counts"]["model_versions"] == 0 and status["active"] == {}
-    # through the environment variable, and refusing to initialise twice
+    # through the environment variable; initialising twice is refused once the workspace is
+    # no longer empty (tests/test_init_scaffold.py has the other cases)
     assert json_ok(run_cli("status", "--json", env={"MLOPS_TUI_WORKSPACE": str(target)}))
+    (target / "data" / "mine.csv").write_text("id,ts\n")
     json_error(run_cli("init", str(target), "--json"), 3, "conflict")
 
 

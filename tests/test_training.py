@@ -329,6 +329,8 @@ PACKAGED_FILES = (
     "mlops_tui/sample/pipeline/params.toml",
     "mlops_tui/services/default_config.toml",
     "mlops_tui/tui/mlops.tcss",
+    *(f"mlops_tui/templates/{kind}/{name}" for kind in ("regression", "classification")
+      for name in ("train.py", "params.toml")),  # what `init` writes into pipeline/
 )
 
 

@@ -109,19 +109,35 @@ def main(
 def init_command(
     directory: Annotated[Path | None, typer.Argument(
         help="Where to create the workspace (default: the workspace option or current dir).")] = None,
+    template: Annotated[str | None, typer.Option(
+        help="pipeline/train.py to start from: regression or classification (numeric class "
+        "codes).", show_default=False)] = None,
+    from_csv: Annotated[Path | None, typer.Option(
+        "--from-csv", help="Guess the data contract (id, timestamp, label, regime, features) from the first 10,000 rows of this file.")] = None,
+    label: Annotated[str | None, typer.Option(help="The label column (default: the last).")] = None,
+    id_column: Annotated[str | None, typer.Option("--id", help="The id column.")] = None,
+    timestamp: Annotated[str | None, typer.Option(help="The timestamp column.")] = None,
+    regime: Annotated[str | None, typer.Option(help="The regime column.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create a workspace: mlops.toml, the store, and its folders.
+    """Create a workspace: mlops.toml, the store, its folders and pipeline/.
 
-    Example: mlops-tui init ./plant-a && $EDITOR ./plant-a/mlops.toml
+    Example: mlops-tui init ./plant-a --from-csv line-2026-02-01.csv
     """
-    from mlops_tui.services.workspace import init_workspace
+    from mlops_tui.services.scaffold import scaffold, summary
 
-    ws = init_workspace(directory or context.STATE.workspace_option)
+    done = scaffold(directory or context.STATE.workspace_option, template=template,
+                    csv=from_csv, id_column=id_column, timestamp=timestamp, label=label,
+                    regime=regime)
+    ws = done.workspace
+    lines, document = summary(done)
+    if not as_json:
+        for line in lines:
+            info(line)
     emit(as_json, {"workspace": str(ws.root), "config": str(ws.config_path),
-                   "store": str(ws.store_path)},
-         lambda c: c.print(f"workspace created in {ws.root}\n"
-                           f"next: edit {ws.config_path.name} (data contract, pipeline, runner)"))
+                   "store": str(ws.store_path)} | document,
+         lambda c: c.print(f"workspace created in {ws.root}" if not done.replaced
+                           else f"empty workspace in {ws.root} written again"))
 
 
 @app.command("lineage")
