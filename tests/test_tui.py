@@ -140,6 +140,27 @@ def test_at_80_columns_the_footer_keeps_quit_and_shows_no_cut_off_key(plant, vie
     run(scenario)
 
 
+@pytest.mark.parametrize("width", [80, 120, 159])
+def test_models_keeps_the_columns_an_operator_decides_on_and_marks_cut_text(plant, width):
+    async def scenario():
+        app = make_app(plant)
+        async with app.run_test(size=(width, 35)) as pilot:
+            await settle(pilot)
+            await jump(pilot, "models")
+            lines = screen_text(app).splitlines()
+            header = next(line for line in lines if "version" in line and "regime" in line)
+            for title in ("version", "regime", "status", "r2", "created (UTC)"):
+                assert title in header, (title, header)
+            v7 = next(line for line in lines if line.startswith("▶ v7"))
+            assert "●production" in v7 and "0.7955" in v7 and "2026-02-06 00:00" in v7, v7
+            table = app.screen.query_one("PagedTable")
+            shown = v7[:table.region.width]
+            if "runner" not in header:  # cut at the table's edge: the cut shows
+                assert shown.rstrip().endswith("…"), shown
+
+    run(scenario)
+
+
 def test_question_mark_lists_the_keys_of_the_current_view(plant):
     async def scenario():
         app = make_app(plant)

@@ -17,7 +17,7 @@ from mlops_tui.services.registry import VersionDetail
 from mlops_tui.tui.actions import ActionContext
 from mlops_tui.tui.messages import DetailLoaded, PageLoaded, StoreFailed, VersionChosen
 from mlops_tui.tui.screens.base import DashboardScreen, failure_kind
-from mlops_tui.tui.text import clip, stamp
+from mlops_tui.tui.text import stamp
 from mlops_tui.tui.widgets.paged_table import PAGE_SIZE, Column, PagedTable
 from mlops_tui.tui.widgets.status import Plain
 
@@ -105,9 +105,11 @@ def roles_by_version(workspace) -> dict[int, str]:
 
 def version_cells(version: ModelVersion, metric: str, roles: dict[int, str]) -> tuple[str, ...]:
     value = version.metrics.get(metric)
-    return (version.id, version.regime, clip(version.trigger.value, 11), version.runner,
+    # what an operator decides on first (id, regime, status, metric): a narrow table cuts
+    # from the right, so the decorative columns go last
+    return (version.id, version.regime, roles.get(version.number, ""),
             f"{value:.4f}" if value is not None else "-", stamp(version.created_at),
-            roles.get(version.number, ""))
+            version.trigger.value, version.runner)
 
 
 class ModelsScreen(DashboardScreen):
@@ -134,9 +136,9 @@ class ModelsScreen(DashboardScreen):
 
     def compose_body(self) -> ComposeResult:
         self.metric = self.app.workspace.config.pipeline.metric
-        columns = [Column("version", 8), Column("regime", 9), Column("trigger", 11),
-                   Column("runner", 6), Column(self.metric, 7), Column("created (UTC)", 16),
-                   Column("status", 12)]
+        columns = [Column("version", 8), Column("regime", 9), Column("status", 14),
+                   Column(self.metric, 7), Column("created (UTC)", 16), Column("trigger", 11),
+                   Column("runner", 6)]
         yield Plain("loading…", id="models-title", classes="pane-title")
         with Horizontal(id="models-body"):
             yield PagedTable(columns, id="versions")

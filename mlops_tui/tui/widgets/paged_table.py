@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rich.cells import set_cell_size
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from textual import events
 from textual.binding import Binding
@@ -26,6 +26,13 @@ from mlops_tui.core.text import printable
 PAGE_SIZE = 100
 CURSOR_MARK = "▶ "
 NO_MARK = "  "
+
+
+def fit_cell(text: str, size: int) -> str:
+    """`text` in exactly `size` cells; cut text ends with "…" so it never reads as whole."""
+    if cell_len(text) <= size:
+        return set_cell_size(text, size)
+    return set_cell_size(text, size - 1) + "…" if size > 1 else "…"
 
 
 @dataclass(frozen=True)
@@ -226,9 +233,11 @@ class PagedTable(ScrollView, can_focus=True):
         used = 0
         for position, column in enumerate(self.columns):
             last = position == len(self.columns) - 1
-            size = max(1, width - used) if last else column.width
+            size = width - used if last else min(column.width, width - used)
+            if size <= 0:
+                break  # no room left: the columns further right are not shown
             cell = printable(cells[position]) if position < len(cells) else ""
-            parts.append(set_cell_size(cell, size))
+            parts.append(fit_cell(cell, size))
             used += size + 1
         return " ".join(parts)
 
