@@ -1,4 +1,4 @@
-"""The CLI contract (DESIGN.md §8), through the real `mlops-tui` in a subprocess.
+"""The CLI contract (docs/operator-guide.md, "Exit codes"), through the real `mlops-tui` in a subprocess.
 
 stdout is data: with --json exactly one JSON document, on success or failure. Errors are one
 line on stderr, never a traceback, with the documented exit code.

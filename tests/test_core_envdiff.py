@@ -1,4 +1,4 @@
-"""Environment diff and verdicts (DESIGN.md §10), and the fingerprints they rest on."""
+"""Environment diff and verdicts (docs/operator-guide.md §5), and the fingerprints they rest on."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_classify_change_tags(old, new, kind):
     assert classify_change(old, new) == kind
 
 
-# -- verdicts: DESIGN.md §10, every row ---------------------------------------------------
+# -- verdicts: every rule (docs/operator-guide.md §5) ---------------------------------------------------
 
 
 @pytest.mark.parametrize(("left", "right", "verdict"), [

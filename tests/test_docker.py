@@ -1,4 +1,4 @@
-"""Containerised retrains in a real Docker engine (DESIGN.md §6).
+"""Containerised retrains in a real Docker engine (docs/architecture.md, "Jobs").
 
 Every test here talks to the real engine that `scripts/docker-engine.sh` starts (in CI,
 `.ci/run` runs it first); with CI=true a missing engine or base image fails the module instead
@@ -171,7 +171,7 @@ class ContainerWatch:
 
 def assert_container_contract(attrs: dict, *, job_id: str, store: str, workspace: Workspace,
                               memory: int = 2 * 2**30, nano_cpus: int = 10**9) -> None:
-    """The real container's name, labels, limits, user and mounts (DESIGN.md §6)."""
+    """The real container's name, labels, limits, user and mounts (docs/architecture.md, "Jobs")."""
     assert attrs["Name"] == f"/mlops-tui-{job_id}"
     labels = attrs["Config"]["Labels"]
     assert labels["mlops-tui.job-id"] == job_id
@@ -269,7 +269,7 @@ def test_retrain_in_a_container_records_image_and_container_environment(engine, 
     assert diff["python"]["old"] == detail.env.python_version
     assert diff["python"]["new"] == sys.version.split()[0]
     assert diff["python"]["change"].startswith("patch-")
-    assert diff["python"]["verdict"] == "compatible"  # §10: a Python patch change
+    assert diff["python"]["verdict"] == "compatible"  # a Python patch change is compatible
     needed = [c for c in diff["changes"] if c["needed_by_model"]]
     assert all(c["change"] in ("added",) for c in needed), needed  # pinned to the host
     assert diff["verdict"] in ("compatible", "risky")

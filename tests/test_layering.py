@@ -1,4 +1,4 @@
-"""Import layering (DESIGN.md §3): a test that fails when a layer reaches where it must not.
+"""Import layering (docs/architecture.md): a test that fails when a layer reaches where it must not.
 
 Two kinds of evidence: what a fresh interpreter has in `sys.modules` after importing every
 module of a package (catches transitive imports), and an AST scan of the source (catches

@@ -7,7 +7,7 @@ Python, and none calls scipy: the special functions they need (the Kolmogorov di
 the regularised incomplete gamma) are in core/special.py, and the tests check every statistic
 against scipy on the same counts.
 
-Tests by kind (DESIGN.md §7):
+Tests by kind (docs/drift.md):
 
 - `ks`: two-sample Kolmogorov-Smirnov. On an *exact* grid (bins at every distinct reference
   value and between them, see core/profiles.py) the statistic D is exactly scipy's

@@ -1,4 +1,4 @@
-"""Environment diff and the compatibility verdict of DESIGN.md §10.
+"""Environment diff and the compatibility verdict (docs/operator-guide.md §5).
 
 Python: patch change compatible, minor risky, major (or implementation) incompatible.
 Packages the model's artifact needs: minor/major change or removal incompatible, patch risky.

@@ -1,4 +1,4 @@
-"""Error kinds and the exit codes the CLI maps them to (DESIGN.md §8)."""
+"""Error kinds and the exit codes the CLI maps them to (docs/operator-guide.md, "Exit codes")."""
 
 from __future__ import annotations
 

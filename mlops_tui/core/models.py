@@ -173,7 +173,7 @@ class JobState(StrEnum):
                         JobState.INGESTED, JobState.REJECTED)
 
 
-# Allowed transitions of the job state machine (DESIGN.md §6).
+# Allowed transitions of the job state machine (docs/architecture.md, "Jobs").
 JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.REQUESTED: frozenset({JobState.CREATED, JobState.FAILED, JobState.CANCELLED}),
     JobState.CREATED: frozenset({JobState.RUNNING, JobState.FAILED, JobState.CANCELLED,

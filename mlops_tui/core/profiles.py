@@ -281,7 +281,7 @@ class Profile:
 
 
 def choose_test(dtype: str, rows: int, categories: int, override: str = "auto") -> str:
-    """The test a feature gets (DESIGN.md §7); `override` names a registered test instead."""
+    """The test a feature gets (docs/drift.md); `override` names a registered test instead."""
     if override != "auto":
         return override
     if dtype == NUMERIC:

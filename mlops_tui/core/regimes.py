@@ -1,7 +1,7 @@
 """Windows and regimes: how the observation stream is cut, which regime each window belongs
 to, and which reference each window is judged against. Pure: data and `now` in, values out.
 
-Regime identification (DESIGN.md §7):
+Regime identification (docs/drift.md):
 
 - with a regime column, a window's regime is its label; a window holding two labels is
   `mixed`; a labelled window whose data sits farther than the threshold from its label's

@@ -120,7 +120,7 @@ def serving_environment(workspace: Workspace, tx: Tx | None = None) -> tuple[str
 
 def check_gate(workspace: Workspace, version: ModelVersion | str,
                env: EnvSnapshot | None = None) -> GateResult:
-    """Diff a version's environment with the serving environment (DESIGN.md §10 verdicts)."""
+    """Diff a version's environment with the serving environment (the verdicts of core/envdiff.py)."""
     if isinstance(version, str) or env is None or workspace.config.serving.environment != "host":
         with workspace.store.read() as tx:
             if isinstance(version, str):

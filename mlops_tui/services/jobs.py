@@ -198,7 +198,7 @@ def _registered_outcome(workspace: Workspace, job_id: str) -> JobOutcome:
 
 def release_runner(workspace: Workspace, job: JobRecord | None) -> None:
     """Remove a job's container once the job is final: its result ingested (or rejected), or
-    a failure, loss or cancel recorded. Never earlier (DESIGN.md §6)."""
+    a failure, loss or cancel recorded. Never earlier."""
     if job is None or job.runner != "docker" or not job.state.final:
         return
     from mlops_tui.runners import docker as docker_runner

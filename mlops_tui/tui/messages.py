@@ -1,7 +1,7 @@
 """Messages the dashboard's workers and widgets post: past-tense data, nothing else.
 
-Workers run in threads and talk to the UI only through these (STYLE.md 4); a widget tells
-its parent what happened with them and never reaches into a sibling (STYLE.md 5).
+Workers run in threads and talk to the UI only through these; a widget tells
+its parent what happened with them and never reaches into a sibling.
 """
 
 from __future__ import annotations

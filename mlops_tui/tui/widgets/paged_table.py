@@ -3,7 +3,7 @@ and never holds more than the pages it has been given.
 
 Textual's DataTable builds every row up front (seconds at 100,000 rows); this widget draws
 only the visible lines (the Line API) and posts `PageWanted` for a missing page, which the
-screen answers from SQL with LIMIT/OFFSET in a worker (DESIGN.md §10 "Scale").
+screen answers from SQL with LIMIT/OFFSET in a worker.
 """
 
 from __future__ import annotations
