@@ -1,7 +1,7 @@
 """Entry point: `mlops-tui` opens the dashboard; `mlops-tui NOUN VERB` scripts it.
 
 Errors become one line on stderr (and one JSON document on stdout with --json) and the
-exit code of DESIGN.md §8; tracebacks only with MLOPS_TUI_DEBUG=1.
+exit code of docs/operator-guide.md ("Exit codes"); tracebacks only with MLOPS_TUI_DEBUG=1.
 """
 
 from __future__ import annotations
