@@ -178,7 +178,8 @@ def test_question_mark_lists_the_keys_of_the_current_view(plant):
             await pilot.press("question_mark")
             await pilot.pause()
             env_keys = {description for _, description, _ in app.screen.rows}
-            assert {"Next change", "Identical", "⚠Rollback", "⚠Retrain"} <= env_keys
+            assert {"Next change", "Identical", "⚠Deploy"} <= env_keys
+            assert not {"⚠Rollback", "⚠Retrain", "⚠Cancel"} & env_keys  # not on these rows
 
     run(scenario)
 
@@ -383,6 +384,61 @@ def test_rollback_from_history_row_asks_with_the_verdict_first_then_writes_event
     run(scenario)
 
 
+def test_rollback_on_a_champion_row_of_history_is_refused_naming_the_row(plant):
+    async def scenario():
+        app = make_app(plant)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await jump(pilot, "history")
+            events = app.screen.query_one("#events")
+            seqs = [int(str(key.value)) for key in events.rows]
+            champion_row = next(e for e in history(plant, limit=None)
+                                if e.kind.value == "champion" and e.subject == "pickup")
+            events.move_cursor(row=seqs.index(champion_row.seq))
+            before = [e.seq for e in history(plant, limit=None)]
+            await pilot.press("b")
+            await settle(pilot)
+            assert not isinstance(app.screen, ConfirmScreen)
+            assert error_modal_open(app)
+            text = screen_text(app)
+            assert f"event #{champion_row.seq} is a champion change of regime pickup" in text
+            assert [e.seq for e in history(plant, limit=None)] == before
+            assert active(plant) == "v7"
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(("view", "absent"), [
+    ("jobs", ("deploy", "rollback")), ("drift sedan", ("deploy", "rollback", "cancel-job")),
+    ("env v1 v7", ("retrain", "rollback", "cancel-job")),
+    ("history", ("retrain", "deploy", "cancel-job")), ("models", ("rollback", "cancel-job")),
+])
+def test_a_view_offers_only_the_actions_on_its_own_rows(plant, view, absent):
+    """`d` in Jobs used to deploy the version last clicked in Models: an action a view's rows
+    cannot take is not bound there, not in its footer and not in its palette."""
+    from mlops_tui.tui.keys import DANGEROUS
+    from mlops_tui.tui.palette import DashboardCommands
+
+    async def scenario():
+        app = make_app(plant)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await settle(pilot)
+            await jump(pilot, "models")  # a selection made elsewhere must not leak
+            await jump(pilot, view)
+            footer = screen_text(app).splitlines()[-1]
+            palette = [title for title, _, _ in DashboardCommands(app.screen)._entries()]
+            for binding_id in absent:
+                key, description, _, _ = DANGEROUS[binding_id]
+                assert description not in footer, (binding_id, footer)
+                assert description.replace("⚠", "⚠ ") not in palette, (binding_id, palette)
+                await pilot.press(key)
+                await settle(pilot)
+                assert not isinstance(app.screen, ConfirmScreen), binding_id
+            assert active(plant) == "v7"
+
+    run(scenario)
+
+
 def test_rollback_from_the_overview_restores_the_previous_version(plant):
     async def scenario():
         app = make_app(plant)
@@ -511,11 +567,13 @@ def test_command_palette_offers_views_and_actions(plant):
             await pilot.press("enter")
             await settle(pilot)
             assert type(app.screen) is VIEWS["lineage"]
-            await pilot.press("ctrl+p", *"rollback")
+            shown = app.screen.root_node.attributes["regime"]  # the lineage's own version
+            await pilot.press("ctrl+p", *"retrain")  # lineage offers retrain and deploy
             await pilot.pause(0.3)
             await pilot.press("enter")
             await settle(pilot)
             assert isinstance(app.screen, ConfirmScreen)
+            assert app.screen.confirmation.title == f"Retrain regime {shown}?"
 
     run(scenario)
 

@@ -37,6 +37,7 @@ class ActionContext:
     rollback_to: str | None = None  # a history row's version (else: the previous one)
     target: str | None = None
     job_id: str | None = None
+    refusal: str | None = None  # why the selection here cannot take the action
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class ActionPlan:
 def plan_action(workspace: Workspace, action: str, context: ActionContext) -> ActionPlan:
     planners = {"retrain": plan_retrain, "deploy": plan_deploy, "rollback": plan_rollback,
                 "cancel-job": plan_cancel}
+    if context.refusal:
+        raise UsageError(context.refusal)
     return planners[action](workspace, context)
 
 

@@ -23,6 +23,7 @@ DANGEROUS: dict[str, tuple[str, str, str, str]] = {
                    "cancel_job"),
 }
 DANGEROUS_ACTIONS = frozenset(spec[3] for spec in DANGEROUS.values())
+ACTION_IDS = {spec[3]: binding_id for binding_id, spec in DANGEROUS.items()}  # action -> id
 
 
 def dangerous_bindings() -> list[Binding]:

@@ -27,6 +27,8 @@ class DashboardCommands(Provider):
         screen = self.screen
         if not app.readonly and hasattr(screen, "prepare_action"):
             for binding_id, (_key, description, tooltip, _action) in DANGEROUS.items():
+                if binding_id not in screen.ACTIONS:
+                    continue  # acts on rows of another view
                 title = description.replace(DANGER, f"{DANGER} ")
                 entries.append((title, tooltip + " (asks first)",
                                 partial(screen.prepare_action, binding_id)))

@@ -19,7 +19,7 @@ from textual.worker import get_current_worker
 
 from mlops_tui.core.errors import MlopsError, StoreBusyError
 from mlops_tui.tui.actions import ActionContext, ActionPlan, plan_action
-from mlops_tui.tui.keys import DANGEROUS, DANGEROUS_ACTIONS, with_view_bindings
+from mlops_tui.tui.keys import ACTION_IDS, DANGEROUS, DANGEROUS_ACTIONS, with_view_bindings
 from mlops_tui.tui.messages import (
     ActionFailed,
     ActionFinished,
@@ -49,6 +49,10 @@ class DashboardScreen(Screen):
     VIEW: ClassVar[str] = ""
     VIEW_TITLE: ClassVar[str] = ""
     FILTER_HINT: ClassVar[str] = "filter"
+    # The dangerous actions (binding ids) this view offers, each on what its cursor selects;
+    # the others are absent here (no key, no footer entry, no palette entry), so an action
+    # never acts on a selection made in another view.
+    ACTIONS: ClassVar[frozenset[str]] = frozenset()
 
     app: MlopsApp  # type: ignore[assignment]
 
@@ -217,8 +221,8 @@ class DashboardScreen(Screen):
     # -- dangerous actions -----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in DANGEROUS_ACTIONS and self.app.readonly:
-            return False
+        if action in DANGEROUS_ACTIONS:
+            return not self.app.readonly and ACTION_IDS[action] in self.ACTIONS
         return True
 
     def action_context(self) -> ActionContext:
@@ -244,6 +248,10 @@ class DashboardScreen(Screen):
             return
         if action not in DANGEROUS:
             raise ValueError(f"unknown action {action}")
+        if action not in self.ACTIONS:
+            self.notify(f"{action} is not offered in the {self.VIEW_TITLE} view: open the view "
+                        "whose rows it acts on", severity="warning", markup=False)
+            return
         self._plan(action, context or self.action_context())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="action")

@@ -25,6 +25,7 @@ class DriftScreen(DashboardScreen):
     """`:drift REGIME`: arrows move in the heatmap; g cycles the regime."""
 
     VIEW = "drift"
+    ACTIONS = frozenset({"retrain"})
     VIEW_TITLE = "Drift"
     FILTER_HINT = "filter features by name"
     BINDINGS = [
@@ -145,4 +146,4 @@ class DriftScreen(DashboardScreen):
 
     def action_context(self) -> ActionContext:
         regime = self.grid.regime if self.grid else self.app.selected_regime
-        return ActionContext(regime=regime, version_id=self.app.selected_version)
+        return ActionContext(regime=regime)

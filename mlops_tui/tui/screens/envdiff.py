@@ -64,6 +64,7 @@ class EnvDiffScreen(DashboardScreen):
     """`:env v3 v7`, `:env v3 host`, `:env v3` (against the serving environment)."""
 
     VIEW = "env"
+    ACTIONS = frozenset({"deploy"})
     VIEW_TITLE = "Env diff"
     FILTER_HINT = "filter packages by name"
     BINDINGS = [
@@ -183,5 +184,4 @@ class EnvDiffScreen(DashboardScreen):
 
     def action_context(self) -> ActionContext:
         left = self.data.left if self.data else None
-        version = left if left and left.startswith("v") else self.app.selected_version
-        return ActionContext(regime=self.app.selected_regime, version_id=version)
+        return ActionContext(version_id=left if left and left.startswith("v") else None)

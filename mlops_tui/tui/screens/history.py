@@ -45,6 +45,7 @@ class HistoryScreen(DashboardScreen):
     """Newest first. Select an event and press the rollback key to go back to its version."""
 
     VIEW = "history"
+    ACTIONS = frozenset({"rollback"})
     VIEW_TITLE = "History"
     FILTER_HINT = "filter events and audit rows by any text"
     BINDINGS = [
@@ -121,9 +122,10 @@ class HistoryScreen(DashboardScreen):
     def action_context(self) -> ActionContext:
         event = self.selected_event()
         if event is None:
-            return self.app.default_context()
-        target = event.subject if event.kind is DeploymentKind.ACTIVE else None
-        return ActionContext(
-            regime=event.subject if event.kind is DeploymentKind.CHAMPION else
-            self.app.selected_regime,
-            version_id=f"v{event.to_version}", rollback_to=f"v{event.to_version}", target=target)
+            return ActionContext(refusal="select a serving target's deployment event first")
+        if event.kind is not DeploymentKind.ACTIVE:
+            return ActionContext(refusal=(
+                f"event #{event.seq} is a champion change of regime {event.subject}, not a "
+                "serving change: select a target's row to roll that target back"))
+        return ActionContext(version_id=f"v{event.to_version}",
+                             rollback_to=f"v{event.to_version}", target=event.subject)

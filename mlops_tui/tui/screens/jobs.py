@@ -29,6 +29,7 @@ class JobsScreen(DashboardScreen):
     """`:jobs [JOB]`: jobs newest first; the highlighted job's log below, followed live."""
 
     VIEW = "jobs"
+    ACTIONS = frozenset({"cancel-job", "retrain"})
     VIEW_TITLE = "Jobs"
     FILTER_HINT = "filter jobs by id, regime, runner or state"
     BINDINGS = [
@@ -158,6 +159,5 @@ class JobsScreen(DashboardScreen):
 
     def action_context(self) -> ActionContext:
         job = self._selected_job()
-        return ActionContext(regime=job.regime if job else self.app.selected_regime,
-                             version_id=self.app.selected_version,
+        return ActionContext(regime=job.regime if job else None,
                              job_id=job.id if job else None)

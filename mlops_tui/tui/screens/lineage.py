@@ -37,6 +37,7 @@ class LineageScreen(DashboardScreen):
     """`:lineage v12`; without a version, the selected one or the active one."""
 
     VIEW = "lineage"
+    ACTIONS = frozenset({"deploy", "retrain"})
     VIEW_TITLE = "Lineage"
     FILTER_HINT = "find a node by text (enter keeps the cursor there)"
     BINDINGS = [

@@ -116,6 +116,7 @@ class ModelsScreen(DashboardScreen):
     """All versions, newest first; `end` goes to the oldest."""
 
     VIEW = "models"
+    ACTIONS = frozenset({"deploy", "retrain"})
     VIEW_TITLE = "Models"
     FILTER_HINT = "filter: regime, trigger, runner or status words, e.g. 'sedan drift champion'"
     BINDINGS = [

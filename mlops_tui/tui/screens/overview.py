@@ -30,6 +30,7 @@ class OverviewScreen(DashboardScreen):
     """Targets and their active versions; regimes; running jobs."""
 
     VIEW = "overview"
+    ACTIONS = frozenset({"cancel-job", "deploy", "retrain", "rollback"})
     VIEW_TITLE = "Overview"
     FILTER_HINT = "filter regimes by name (esc clears)"
     BINDINGS = [
@@ -219,7 +220,7 @@ class OverviewScreen(DashboardScreen):
         target = selected_key(self.query_one("#serving", DataTable))
         job = selected_key(self.query_one("#running-jobs", DataTable))
         jobs_focused = self.query_one("#running-jobs", DataTable).has_focus
-        regime = summary.regime if summary else self.app.selected_regime
+        regime = summary.regime if summary else None
         champion = summary.champion if summary else None
         return ActionContext(
             regime=regime,
