@@ -7,6 +7,7 @@ last selected); each view is a screen under tui/screens/ that owns its handlers.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -87,7 +88,7 @@ class MlopsApp(App[None], inherit_bindings=False):
         self._prefetched = early
 
     def get_driver_class(self) -> Any:
-        if sys.platform == "win32":
+        if sys.platform == "win32" or os.environ.get("TEXTUAL_DRIVER"):
             return super().get_driver_class()
         from mlops_tui.tui.terminal import WatchfulDriver
 
