@@ -1,5 +1,6 @@
 """End to end in real terminals: `mlops-tui` under tmux (keys sent, screen captured), through
-a real SSH login to localhost, and under a pty that hangs up.
+a real SSH login to localhost, under a pty that hangs up, and the ways out: ctrl+c, q with
+reads or a write in flight, and a terminal closed under nohup.
 
 tmux runs on its own socket and sshd on a loopback port with throwaway host and client
 keys, both started here and stopped by their process ids. With CI=true a missing tool fails
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -304,4 +306,127 @@ def test_sighup_exits_cleanly_and_releases_the_store(plant, tmp_path):
         os.close(fd)
     assert os.WIFEXITED(status), f"killed by signal {os.WTERMSIG(status)}, not a clean exit"
     assert os.WEXITSTATUS(status) == 129
+    assert lock_is_free(plant)
+
+
+# -- leaving: ctrl+c, q, and a terminal that goes away ----------------------------------------
+
+
+def pane_flags(tmux: Tmux) -> str:
+    """Alternate screen, cursor shown, mouse reporting: '0 1 0' is a terminal given back."""
+    return tmux.run("display-message", "-p", "-t", tmux.session,
+                    "#{alternate_on} #{cursor_flag} #{mouse_any_flag}").stdout.strip()
+
+
+def in_shell(command: list[str], tmp_path: Path) -> list[str]:
+    """`command` in a shell that records the tty modes before and after it and its status,
+    then keeps the terminal open."""
+    line = " ".join(_quote(part) for part in command)
+    return ["sh", "-c", f"cd {_quote(str(tmp_path))}; stty -g > modes-before; {line}; "
+            f"echo \"dashboard exited $?\" > status; stty -g > modes-after; exec sleep 600"]
+
+
+def test_ctrl_c_quits_with_130_and_gives_the_terminal_back(plant, tmux, tmp_path):
+    tmux.start(in_shell(dashboard_command(plant), tmp_path), terminal_env(tmp_path))
+    tmux.wait_for("Regimes")
+    assert pane_flags(tmux).split()[0] == "1"  # the dashboard is on the alternate screen
+    tmux.keys("C-c")
+    status = tmp_path / "status"
+    wait_until(status.exists, 10, "the dashboard to exit on ctrl+c", tmux.screen)
+    assert status.read_text().strip() == "dashboard exited 130"
+    assert (tmp_path / "modes-after").read_text() == (tmp_path / "modes-before").read_text()
+    assert pane_flags(tmux) == "0 1 0"
+    assert "Press" not in tmux.screen()  # no "Press q to quit" toast, no leftover screen
+    assert lock_is_free(plant)
+
+
+@contextmanager
+def store_lock_held(workspace: Workspace) -> Iterator[Callable[[], None]]:
+    """The store's lock held exclusively, as a long write of another process holds it; the
+    yielded function releases it early."""
+    fd = os.open(workspace.store.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    held = [True]
+
+    def release() -> None:
+        if held[0]:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            held[0] = False
+
+    try:
+        yield release
+    finally:
+        release()
+        os.close(fd)
+
+
+def test_q_does_not_wait_for_reads_stuck_on_a_busy_store(plant, tmux, tmp_path):
+    env = terminal_env(tmp_path) | {"MLOPS_TUI_LOCK_TIMEOUT": "20"}
+    tmux.start(in_shell(dashboard_command(plant), tmp_path), env)
+    tmux.wait_for("Regimes")
+    tmux.wait_for("▲ drift")
+    with store_lock_held(plant):
+        tmux.keys("r")  # the overview's read now waits up to 20 s for the lock
+        time.sleep(0.5)
+        tmux.keys("q")
+        started = time.monotonic()
+        status = tmp_path / "status"
+        wait_until(status.exists, 10, "the dashboard to quit", tmux.screen)
+        took = time.monotonic() - started
+    assert status.read_text().strip() == "dashboard exited 0"
+    assert took < 1.5, f"q took {took:.2f}s with a read waiting for the store"
+
+
+def test_q_waits_for_a_store_write_in_flight(plant, tmux, tmp_path):
+    env = terminal_env(tmp_path) | {"MLOPS_TUI_LOCK_TIMEOUT": "30"}
+    tmux.start(in_shell(dashboard_command(plant), tmp_path), env)
+    tmux.wait_for("Regimes")
+    tmux.wait_for("▲ drift")
+    tmux.keys("b")
+    tmux.wait_for("Roll production back to v3?")
+    status = tmp_path / "status"
+    with store_lock_held(plant) as release:
+        tmux.keys("Tab")
+        time.sleep(0.3)
+        tmux.keys("Enter")  # the rollback now waits for the lock: a write in flight
+        time.sleep(0.5)
+        tmux.keys("q")
+        time.sleep(1.5)
+        assert not status.exists(), "the dashboard left before its write finished"
+        assert pane_flags(tmux) == "0 1 0"  # the terminal is already given back
+        release()
+        wait_until(status.exists, 30, "the dashboard to exit after its write", tmux.screen)
+    assert status.read_text().strip() == "dashboard exited 0"
+    assert active(plant) == "v3"
+    assert audit_log(plant, limit=1)[0].action == "rollback"
+
+
+BLOCK_SIGHUP = ("import os, signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, "
+                "{signal.SIGHUP}); os.execvp(sys.argv[1], sys.argv[1:])")
+
+
+@pytest.mark.parametrize("hangup", ["ignored", "ignored-and-blocked"])
+def test_under_nohup_closing_the_terminal_ends_the_dashboard(plant, tmux, tmp_path, hangup):
+    """nohup: SIGHUP ignored, stdin unreadable, output to nohup.out; only the controlling
+    terminal ties the dashboard to the session. Blocked, SIGHUP never arrives at all, so
+    only the dashboard's own watch on its terminal can notice."""
+    command = ["nohup", *dashboard_command(plant)]
+    if hangup == "ignored-and-blocked":
+        command = [sys.executable, "-c", BLOCK_SIGHUP, *command]
+    tmux.start(in_shell(command, tmp_path), terminal_env(tmp_path))
+    out = tmp_path / "nohup.out"
+    wait_until(lambda: out.exists() and b"Regimes" in out.read_bytes(), 60,
+               "the dashboard to draw into nohup.out", tmux.screen)
+    dashboard = wait_until(lambda: find_dashboard(plant), 10, "the dashboard's process")
+    try:
+        time.sleep(1.0)
+        assert alive(dashboard), "the dashboard did not keep running under nohup"
+        tmux.run("kill-session", "-t", tmux.session)  # the terminal window is closed
+        closed = time.monotonic()
+        wait_until(lambda: not alive(dashboard), 10, "the dashboard to exit")
+        took = time.monotonic() - closed
+    finally:
+        if alive(dashboard):  # it outlived its terminal: do not leave it running
+            os.kill(dashboard, signal.SIGKILL)
+    assert took < 2.0, f"the dashboard outlived its terminal by {took:.2f}s"
     assert lock_is_free(plant)

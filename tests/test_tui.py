@@ -184,6 +184,31 @@ def test_question_mark_lists_the_keys_of_the_current_view(plant):
     run(scenario)
 
 
+@pytest.mark.parametrize("where", ["overview", "filter", "keys list"])
+def test_ctrl_c_leaves_with_130_wherever_the_focus_is(plant, where):
+    """ctrl+c is the app's priority key: the filter's input or a dialog does not take it,
+    and `?` names it."""
+    async def scenario():
+        app = make_app(plant)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            rows = {key: (description, tooltip) for key, description, tooltip in app.screen.rows}
+            assert rows["^c"][0] == "Interrupt" and "130" in rows["^c"][1]
+            await pilot.press("escape")
+            if where == "filter":
+                await pilot.press("slash", *"sedan")
+            elif where == "keys list":
+                await pilot.press("question_mark")
+            await pilot.pause()
+            await pilot.press("ctrl+c")
+            await pilot.pause()
+        assert app.return_code == 130
+
+    run(scenario)
+
+
 def test_models_pages_filters_and_shows_the_detail_of_a_version(plant):
     async def scenario():
         app = make_app(plant)

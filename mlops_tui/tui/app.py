@@ -1,5 +1,5 @@
 """The dashboard application: views reachable with `:`, a refresh timer that reconciles
-jobs, store health, key remapping, the "too small" guard and a clean exit on SIGHUP.
+jobs, store health, key remapping and the "too small" guard (its exits: tui/terminal.py).
 
 The App holds only what views share (workspace, mode, clock, store health, what the operator
 last selected); each view is a screen under tui/screens/ that owns its handlers.
@@ -7,8 +7,8 @@ last selected); each view is a screen under tui/screens/ that owns its handlers.
 
 from __future__ import annotations
 
-import asyncio
-import signal
+import os
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -35,10 +35,10 @@ from mlops_tui.tui.screens.modals import (
     ErrorScreen,
     TooSmallScreen,
 )
+from mlops_tui.tui.terminal import INTERRUPT_EXIT_CODE, StoreWrites
 from mlops_tui.tui.widgets.status import StoreHealth
 
 Clock = Callable[[], datetime]
-HANGUP_EXIT_CODE = 129  # 128 + SIGHUP, as a shell reports it
 
 
 def utc_now() -> datetime:
@@ -71,6 +71,7 @@ class MlopsApp(App[None], inherit_bindings=False):
         self.selected_version: str | None = None
         self.selected_regime: str | None = None
         self._job_handles: list[Any] = []
+        self.store_writes = StoreWrites()  # leaving waits for these, never for reads
         self.filter_history: list[str] = []  # kept `/` filters, shared by every view
         if self.console.color_system == "standard":
             # 16 colours (TERM=screen, the Linux console): the theme's own colours round to
@@ -82,10 +83,6 @@ class MlopsApp(App[None], inherit_bindings=False):
     def on_mount(self) -> None:
         if self.workspace.config.keymap:
             self.set_keymap(self.workspace.config.keymap)
-        try:
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hang_up)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass  # no SIGHUP here (or not the main thread, e.g. some test runners)
         self.push_screen(VIEWS["overview"]())
         self.set_interval(self.refresh_seconds, self.refresh_tick, name="refresh")
         self.check_size()
@@ -98,9 +95,16 @@ class MlopsApp(App[None], inherit_bindings=False):
     def return_prefetched(self, early: Prefetched) -> None:
         self._prefetched = early
 
-    def _hang_up(self) -> None:
-        """The terminal went away (an SSH client died): leave at once, holding nothing."""
-        self.exit(return_code=HANGUP_EXIT_CODE)
+    def get_driver_class(self) -> Any:
+        if sys.platform == "win32" or os.environ.get("TEXTUAL_DRIVER"):
+            return super().get_driver_class()
+        from mlops_tui.tui.terminal import WatchfulDriver
+
+        return WatchfulDriver
+
+    def action_interrupt(self) -> None:
+        """ctrl+c: leave at once with the status of an interrupted command."""
+        self.exit(return_code=INTERRUPT_EXIT_CODE)
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = True) -> None:
@@ -199,7 +203,8 @@ class MlopsApp(App[None], inherit_bindings=False):
 
         self._job_handles = [h for h in self._job_handles if not h.status().finished]
         try:
-            outcomes = reconcile(self.workspace)
+            with self.store_writes.running():
+                outcomes = reconcile(self.workspace)
         except MlopsError:
             outcomes = []  # the view's own read will report the store's state
         self.post_message(JobsReconciled([o.message for o in outcomes if o.message]))

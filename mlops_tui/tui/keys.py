@@ -57,8 +57,8 @@ def app_bindings() -> list[Binding]:
         Binding("q", "quit", "Quit", id="quit", show=False, tooltip="Leave the dashboard"),
         Binding("ctrl+q", "quit", "Quit", id="quit-ctrl", show=False, priority=True,
                 tooltip="Leave the dashboard"),
-        Binding("ctrl+c", "help_quit", show=False, system=True, id="ctrl-c",
-                tooltip="Tells how to quit"),
+        Binding("ctrl+c", "interrupt", "Interrupt", id="interrupt", show=False, priority=True,
+                tooltip="Leave at once with exit status 130, as an interrupted command"),
         Binding("ctrl+p", "command_palette", "Palette", id="palette", show=False,
                 priority=True, tooltip="Search every view and action"),
     ]

@@ -35,7 +35,13 @@ def build_app(workspace: Workspace, readonly: bool = False):
 
 
 def launch(workspace: Workspace, readonly: bool = False) -> None:
+    """Run the dashboard, then end the process with its exit status (0, or 129/130/143,
+    see tui/terminal.py) as soon as no store write is in flight."""
+    import asyncio
+
+    from mlops_tui.tui.terminal import end_process
+
     app = build_app(workspace, readonly)
-    app.run()
-    if app.return_code:
-        raise SystemExit(app.return_code)
+    # its own loop, never closed: asyncio.run would wait for every reader thread to finish
+    app.run(loop=asyncio.new_event_loop())
+    end_process(app.return_code or 0, app.store_writes)

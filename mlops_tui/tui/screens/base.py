@@ -280,7 +280,8 @@ class DashboardScreen(Screen):
         """Run the service, then re-read this view in the same worker: the operator sees
         the new state in the frame after the confirmation, with one hop."""
         try:
-            outcome = plan.perform(self.app.workspace)
+            with self.app.store_writes.running():  # quitting waits for this, not for reads
+                outcome = plan.perform(self.app.workspace)
         except MlopsError as error:
             self.post_message(ActionFailed(plan.action, error.kind, error.message))
             return
