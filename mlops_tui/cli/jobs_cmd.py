@@ -10,10 +10,12 @@ from typing import Annotated
 import typer
 
 from mlops_tui.cli import context
+from mlops_tui.cli.lazy import lazy_group
 from mlops_tui.cli.output import JsonOption, LimitOption, emit
 from mlops_tui.core.text import printable
 
-app = typer.Typer(help="Retrain jobs: list, show, logs, cancel, reconcile.", no_args_is_help=True)
+app = typer.Typer(help="Retrain jobs: list, show, logs, cancel, reconcile.", no_args_is_help=True,
+                  cls=lazy_group([("gc", "mlops_tui.cli.deploy_cmd:jobs_gc_command")]))
 
 LOG_SHOWN_BYTES = 16 * 2**20  # `jobs logs` prints at most the log's last 16 MB
 JobArgument = Annotated[str, typer.Argument(help="Job id or a unique prefix (≥ 4 characters).")]

@@ -21,22 +21,8 @@ except ImportError:  # older typer raises click's own
     from click import ClickException
 
 from mlops_tui import __version__
-from mlops_tui.cli import (
-    context,
-    data_cmd,
-    deploy_cmd,
-    deployments_cmd,
-    doctor_cmd,
-    drift_cmd,
-    env_cmd,
-    image_cmd,
-    jobs_cmd,
-    labels_cmd,
-    models_cmd,
-    regimes_cmd,
-    store_cmd,
-)
-from mlops_tui.cli.documents import audit_doc, event_doc
+from mlops_tui.cli import context, typer_compat
+from mlops_tui.cli.lazy import lazy_group
 from mlops_tui.cli.output import (
     JsonOption,
     LimitOption,
@@ -49,6 +35,36 @@ from mlops_tui.cli.output import (
 )
 from mlops_tui.core.errors import ExitCode, MlopsError, UsageError
 
+typer_compat.apply()
+
+_CLI = "mlops_tui.cli."
+# every command, in the order help lists them; None: defined below in this module. The others
+# load only when they run (or help lists them), so a command pays only for its own imports.
+COMMANDS = (
+    ("deploy", _CLI + "deploy_cmd:deploy_command"),
+    ("rollback", _CLI + "deploy_cmd:rollback_command"),
+    ("predict", _CLI + "deploy_cmd:predict_command"),
+    ("ingest", _CLI + "data_cmd:ingest_command"),
+    ("retrain", _CLI + "data_cmd:retrain_command"),
+    ("demo", _CLI + "data_cmd:demo_command"),
+    ("doctor", _CLI + "doctor_cmd:doctor_command"),
+    ("init", None),
+    ("lineage", None),
+    ("audit", None),
+    ("status", None),
+    ("models", _CLI + "models_cmd:app"),
+    ("env", _CLI + "env_cmd:app"),
+    ("deployments", _CLI + "deployments_cmd:app"),
+    ("ct", _CLI + "deploy_cmd:ct_app"),
+    ("serving", _CLI + "deploy_cmd:serving_app"),
+    ("store", _CLI + "store_cmd:app"),
+    ("jobs", _CLI + "jobs_cmd:app"),
+    ("image", _CLI + "image_cmd:app"),
+    ("labels", _CLI + "labels_cmd:app"),
+    ("drift", _CLI + "drift_cmd:app"),
+    ("regimes", _CLI + "regimes_cmd:app"),
+)
+
 app = typer.Typer(
     name="mlops-tui",
     help="Operate machine-learning model lifecycles from a terminal. "
@@ -57,27 +73,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=lazy_group(COMMANDS),
 )
-app.add_typer(models_cmd.app, name="models")
-app.add_typer(env_cmd.app, name="env")
-app.add_typer(deployments_cmd.app, name="deployments")
-app.add_typer(deploy_cmd.ct_app, name="ct")
-app.add_typer(deploy_cmd.serving_app, name="serving")
-app.command("deploy")(deploy_cmd.deploy_command)
-app.command("rollback")(deploy_cmd.rollback_command)
-app.command("predict")(deploy_cmd.predict_command)
-models_cmd.app.command("gc")(deploy_cmd.models_gc_command)
-jobs_cmd.app.command("gc")(deploy_cmd.jobs_gc_command)
-app.add_typer(store_cmd.app, name="store")
-app.add_typer(jobs_cmd.app, name="jobs")
-app.add_typer(image_cmd.app, name="image")
-app.command("ingest")(data_cmd.ingest_command)
-app.command("retrain")(data_cmd.retrain_command)
-app.command("demo")(data_cmd.demo_command)
-app.command("doctor")(doctor_cmd.doctor_command)
-app.add_typer(labels_cmd.app, name="labels")
-app.add_typer(drift_cmd.app, name="drift")
-app.add_typer(regimes_cmd.app, name="regimes")
 
 
 def _version(value: bool) -> None:
@@ -158,6 +155,7 @@ def audit_command(
 
     Example: mlops-tui audit --since 2026-01-31 --json
     """
+    from mlops_tui.cli.documents import audit_doc
     from mlops_tui.services.deployment_reads import audit_log
 
     entries = audit_log(context.workspace(), since=since, limit=limit or None)
@@ -185,6 +183,7 @@ def status_command(as_json: JsonOption = False) -> None:
 
     Example: mlops-tui status --json | jq .active
     """
+    from mlops_tui.cli.documents import event_doc
     from mlops_tui.services.status import status
 
     s = status(context.workspace())

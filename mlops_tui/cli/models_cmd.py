@@ -8,10 +8,12 @@ import typer
 
 from mlops_tui.cli import context
 from mlops_tui.cli.documents import env_doc, version_doc
+from mlops_tui.cli.lazy import lazy_group
 from mlops_tui.cli.output import MAX_COUNT, JsonOption, LimitOption, emit
 from mlops_tui.core.text import printable
 
-app = typer.Typer(help="Registered model versions.", no_args_is_help=True)
+app = typer.Typer(help="Registered model versions.", no_args_is_help=True, cls=lazy_group(
+    [("gc", "mlops_tui.cli.deploy_cmd:models_gc_command")]))
 
 
 @app.command("list")
