@@ -131,17 +131,49 @@ def lineage_command(
 
     Example: mlops-tui lineage v12 --dot | dot -Tsvg > v12.svg
     """
-    from mlops_tui.core.lineage import to_dot, to_text_lines
+    from mlops_tui.core.lineage import to_dot
     from mlops_tui.services.lineage import lineage
 
     if dot and as_json:
         raise UsageError("choose --dot or --json, not both")
-    root = lineage(context.workspace(), version)
+    workspace = context.workspace()
+    root = lineage(workspace, version)
     if dot:
         sys.stdout.write(to_dot(root))
         return
     emit(as_json, root.to_dict(),
-         lambda c: [c.print(line, markup=False) for line in to_text_lines(root)])
+         lambda c: [c.print(line, markup=False)
+                    for line in lineage_lines(root, workspace.config.pipeline.metric)])
+
+
+def _lineage_label(node, metric: str) -> str:
+    if node.kind != "version":
+        return node.label
+    from mlops_tui.cli.documents import metrics_text
+
+    a = node.attributes
+    metrics = metrics_text(a.get("metrics") or {}, metric, ", ")
+    return f"{node.id} regime {a['regime']}, {a['trigger']}, {a['runner']}" + (
+        f", {metrics}" if metrics else "")
+
+
+def lineage_lines(root, metric: str) -> list[str]:
+    """The lineage as an indented tree, metrics in `metrics_text` order. A relation is named
+    only where the label does not already say it (`code 1f1f…`, not `[code] code 1f1f…`)."""
+    lines = [_lineage_label(root, metric)]
+
+    def visit(node, prefix: str) -> None:
+        for index, child in enumerate(node.children):
+            last = index == len(node.children) - 1
+            relation = child.relation
+            shown = "" if not relation or child.label.split(" ", 1)[0] == relation else (
+                "parent " if relation == "parent" else f"[{relation}] ")
+            lines.append(f"{prefix}{'└── ' if last else '├── '}{shown}"
+                         f"{_lineage_label(child, metric)}")
+            visit(child, prefix + ("    " if last else "│   "))
+
+    visit(root, "")
+    return lines
 
 
 @app.command("audit")
