@@ -26,6 +26,7 @@ _NAIVE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}"
                          r"(:[0-9]{2}(\.[0-9]{1,6})?)?)?", re.ASCII)
 _applied = False
 _check_path = None  # typer's path checks, set by apply()
+ORIGINAL = None  # typer's own build_runtime_param, once apply() replaced it
 
 
 def _plain_info(info: Any) -> bool:
@@ -109,7 +110,8 @@ def apply() -> None:
     original = getattr(typer_core, "build_runtime_param", None)
     if original is None:
         return
-    global _check_path
+    global _check_path, ORIGINAL
+    ORIGINAL = original
     try:
         from typer._param_types import coerce_cli_path as _check_path
     except ImportError:
