@@ -137,3 +137,22 @@ def test_env_diff_footnote_only_with_a_starred_row(with_requirements):
     assert code == 0, err
     assert "something-else" in out  # rows, but none the model needs (there is no model)
     assert " *" not in out and "needed by the model's artifact" not in out
+
+
+def test_every_command_takes_json():
+    import typer
+
+    from mlops_tui.cli.main import app
+
+    missing = []
+
+    def visit(command, path: tuple[str, ...]) -> None:
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            for name, sub in subcommands.items():
+                visit(sub, (*path, name))
+        elif "--json" not in {o for p in command.params for o in getattr(p, "opts", ())}:
+            missing.append(" ".join(path))
+
+    visit(typer.main.get_command(app), ())
+    assert missing == []
