@@ -173,3 +173,29 @@ def test_fast_conversion_matches_typer(args, monkeypatch, tmp_path):
     fast = _invoke(args)
     monkeypatch.setattr(typer_core, "build_runtime_param", typer_compat.ORIGINAL)
     assert _invoke(args) == fast
+
+
+def test_lazy_commands_mapping():
+    import typer.core
+
+    from mlops_tui.cli.lazy import LazyCommands
+
+    here = typer.core.TyperCommand(name="here")
+    commands = LazyCommands({"here": here}, [
+        ("jobs", "mlops_tui.cli.jobs_cmd:app"), ("here", None), ("absent", None),
+        ("logs", "mlops_tui.cli.jobs_cmd:logs_command")])
+    assert commands.names() == ["jobs", "here", "logs"] == list(commands)
+    assert "jobs" in commands and "absent" not in commands and len(commands) == 3
+    assert commands["here"] is here
+    jobs = commands["jobs"]
+    assert jobs.name == "jobs" and "list" in jobs.commands  # a Typer app becomes its group
+    assert commands["jobs"] is jobs  # loaded once
+    logs = commands["logs"]
+    assert logs.name == "logs" and "--json" in {o for p in logs.params for o in p.opts}
+    with pytest.raises(KeyError):
+        commands["absent"]
+    commands["extra"] = here
+    del commands["jobs"]
+    assert commands.names() == ["here", "logs", "extra"]
+    with pytest.raises(KeyError):
+        del commands["jobs"]

@@ -65,9 +65,10 @@ class LazyCommands(MutableMapping):
         self._targets.pop(name, None)
 
     def __delitem__(self, name: str) -> None:
-        self._loaded.pop(name, None)
-        if self._targets.pop(name, None) is None and name not in self._order:
+        if name not in self:
             raise KeyError(name)
+        self._loaded.pop(name, None)
+        self._targets.pop(name, None)
         self._order = [n for n in self._order if n != name]
 
     def __iter__(self) -> Iterator[str]:
