@@ -11,7 +11,10 @@ modules (pandas, sklearn, skops, docker, pydantic, duckdb) that command's proces
 
 --before REV measures the same commands with the package as of git revision REV (exported
 to a temporary directory with `git archive`) interleaved run by run with the working tree,
-so a change in machine load hits both. Writes benchmarks/out/cli_bench.json.
+so a change in machine load hits both. Child processes write and use bytecode caches, as an
+installed package does (PYTHONDONTWRITEBYTECODE is dropped for them); the CPU time of each
+run is reported beside the wall time, which on a busy machine includes waiting for a core.
+Writes benchmarks/out/cli_bench.json.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,17 +64,26 @@ def export_tree(revision: str, into: Path) -> Path:
 
 
 def environment(tree: Path) -> dict[str, str]:
-    return os.environ | {"PYTHONPATH": str(tree)}
+    """The package at `tree`, with bytecode caches as an installed package has them."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return env | {"PYTHONPATH": str(tree)}
 
 
 NEUTRAL = tempfile.gettempdir()  # the processes' cwd: a checkout there would shadow `tree`
 
 
-def run_once(args: list[str], tree: Path) -> tuple[subprocess.CompletedProcess, float]:
-    started = time.perf_counter()
+def child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(args: list[str], tree: Path) -> tuple[subprocess.CompletedProcess, float, float]:
+    """(result, wall seconds, CPU seconds). The wall time includes waiting for a core on a
+    busy machine; the CPU time does not."""
+    cpu, started = child_cpu(), time.perf_counter()
     done = subprocess.run([sys.executable, *args], capture_output=True, text=True,
                           env=environment(tree), cwd=NEUTRAL, check=False)
-    return done, time.perf_counter() - started
+    return done, time.perf_counter() - started, child_cpu() - cpu
 
 
 def commands(root: str, targets: tuple[str, str]) -> dict[str, list[list[str]]]:
@@ -155,16 +168,19 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, dict] = {}
         for label, variants in table.items():
             spans: dict[str, list[float]] = {name: [] for name in trees}
+            cpus: dict[str, list[float]] = {name: [] for name in trees}
             turn = 0  # rollbacks alternate between two versions, run after run
             for index in range(options.runs + 1):  # run 0 of each tree is checked, not timed
                 for name, tree in trees.items():
                     args = variants[turn % len(variants)]
                     turn += 1
-                    done, wall = run_once(args, tree)
+                    done, wall, cpu = run_once(args, tree)
                     check(label, done, args, ws, options.versions)
                     if index:
                         spans[name].append(wall)
+                        cpus[name].append(cpu)
             results[label] = {name: summary(spans[name]) | {
+                "cpu_median": statistics.median(cpus[name]),
                 "heavy": heavy_modules(variants[0], tree)} for name, tree in trees.items()}
             if label in TARGETS:
                 results[label]["target_s"] = TARGETS[label]
@@ -172,13 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{options.versions:,} versions, {options.runs} runs each, "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     names = list(trees)
-    print(f"{'command':<32}" + "".join(f"{n + ' median':>14}{n + ' min':>12}" for n in names)
+    print("seconds: wall median, wall minimum, CPU median")
+    print(f"{'command':<30}" + "".join(f"{n:>8} med{'min':>7}{'cpu':>7}" for n in names)
           + f"{'target':>8}  heavy modules imported")
     for label, row in results.items():
-        cells = "".join(f"{row[n]['median']:>14.3f}{row[n]['min']:>12.3f}" for n in names)
+        cells = "".join(f"{row[n]['median']:>12.3f}{row[n]['min']:>7.3f}"
+                        f"{row[n]['cpu_median']:>7.3f}" for n in names)
         target = f"{row['target_s']:.2f}" if "target_s" in row else "-"
         heavy = "; ".join(f"{n}: {','.join(row[n]['heavy']) or '-'}" for n in names)
-        print(f"{label:<32}{cells}{target:>8}  {heavy}")
+        print(f"{label:<30}{cells}{target:>8}  {heavy}")
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps({
         "versions": options.versions, "runs": options.runs, "before": options.before,

@@ -199,3 +199,26 @@ def test_lazy_commands_mapping():
     assert commands.names() == ["here", "logs", "extra"]
     with pytest.raises(KeyError):
         del commands["jobs"]
+
+
+def test_the_program_skips_teardown_but_not_exit_handlers_or_output(registered, tmp_path):
+    """As `python -m` (or the console script) the CLI leaves without the interpreter's
+    teardown; exit handlers still run and all output arrives. A real exit handler, from a
+    sitecustomize module on the path, marks that it ran."""
+    import os
+
+    marker = tmp_path / "handler-ran"
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import atexit\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n")
+    path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
+    for args, expected in ((("models", "list", "--json", "--limit", "0"), 0),
+                           (("models", "show", "v404", "--json"), 2)):
+        marker.unlink(missing_ok=True)
+        code, out, err = run_cli(*args, workspace=registered, env={"PYTHONPATH": path})
+        assert code == expected, err
+        document = json.loads(out)  # complete: the streams were flushed
+        assert ("total" in document) if expected == 0 else ("error" in document)
+        assert marker.read_text() == "ran"
