@@ -209,7 +209,8 @@ def test_human_output_goes_to_stdout_and_is_not_json(populated):
     with pytest.raises(json.JSONDecodeError):
         json.loads(out)
     code, out, err = run_cli("lineage", "v2", workspace=populated)
-    assert code == 0 and out.startswith("v2 regime a") and "[weights]" in out
+    assert code == 0 and out.startswith("v2 regime a") and "── weights sha256 " in out
+    assert "[weights]" not in out  # the label already says what it is
     code, out, err = run_cli("models", "list", workspace=populated)
     assert code == 0 and "3 of 3 versions" in out
 

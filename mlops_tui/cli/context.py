@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mlops_tui.services.workspace import Workspace, open_workspace
+if TYPE_CHECKING:
+    from mlops_tui.services.workspace import Workspace
 
 
 @dataclass
@@ -17,5 +19,8 @@ STATE = CliState()
 
 
 def workspace() -> Workspace:
+    # imported here: the store (duckdb) loads only for commands that open a workspace
+    from mlops_tui.services.workspace import open_workspace
+
     command = "mlops-tui " + " ".join(sys.argv[1:3])
     return open_workspace(STATE.workspace_option, command=command.strip())

@@ -33,6 +33,16 @@ def version_doc(version: ModelVersion) -> dict[str, Any]:
     }
 
 
+def metrics_text(metrics: dict[str, float], metric: str, separator: str = " ") -> str:
+    """`name=value` pairs for people: the pipeline's metric first, then the version's other
+    metrics, then the parent's scores on the same holdout (`parent_*`) in the same order."""
+    def key(name: str) -> tuple[bool, bool, str]:
+        own = name.removeprefix("parent_")
+        return (name.startswith("parent_"), own != metric, own)
+
+    return separator.join(f"{name}={metrics[name]:.4g}" for name in sorted(metrics, key=key))
+
+
 def env_doc(env: EnvSnapshot, with_packages: bool = True) -> dict[str, Any]:
     document: dict[str, Any] = {
         "hash": env.hash, "python_version": env.python_version,

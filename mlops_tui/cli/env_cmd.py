@@ -96,13 +96,14 @@ def diff_command(
         table = Table(box=None, header_style="bold")
         for column in ("", "package", result.left, result.right, "change", "verdict"):
             table.add_column(column)
-        for change in result.all_changes:
-            if not show_all and change.verdict.label == "compatible":
-                continue
+        shown = [c for c in result.all_changes
+                 if show_all or c.verdict.label != "compatible"]
+        for change in shown:
             table.add_row(SYMBOLS[change.verdict.label], change.name + (" *" if change.needed else ""),
                           change.old or "-", change.new or "-", change.label, change.verdict.label)
-        if result.all_changes:
+        if shown:
             console.print(table)
+        if any(c.needed for c in shown):  # the footnote only under a starred row
             console.print("* needed by the model's artifact")
 
     emit(as_json, diff_doc(result), human)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 import sys
 import time
 from typing import Annotated
@@ -10,10 +11,12 @@ from typing import Annotated
 import typer
 
 from mlops_tui.cli import context
+from mlops_tui.cli.lazy import lazy_group
 from mlops_tui.cli.output import JsonOption, LimitOption, emit
 from mlops_tui.core.text import printable
 
-app = typer.Typer(help="Retrain jobs: list, show, logs, cancel, reconcile.", no_args_is_help=True)
+app = typer.Typer(help="Retrain jobs: list, show, logs, cancel, reconcile.", no_args_is_help=True,
+                  cls=lazy_group([("gc", "mlops_tui.cli.deploy_cmd:jobs_gc_command")]))
 
 LOG_SHOWN_BYTES = 16 * 2**20  # `jobs logs` prints at most the log's last 16 MB
 JobArgument = Annotated[str, typer.Argument(help="Job id or a unique prefix (≥ 4 characters).")]
@@ -88,12 +91,16 @@ def show_command(job_id: JobArgument, as_json: JsonOption = False) -> None:
 def logs_command(
     job_id: JobArgument,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until it ends.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=(
+        "Print one JSON document; with -f, one JSON object per line (NDJSON) as the log "
+        "grows, the last one with the job's state."))] = False,
 ) -> None:
     """Print a job's log (stdout and stderr of the harness).
 
     Example: mlops-tui jobs logs 3f2a -f
+    Example: mlops-tui jobs logs 3f2a -f --json | jq -r 'select(.line).line'
     """
-    from mlops_tui.cli.output import info
+    from mlops_tui.cli.output import info, print_json
     from mlops_tui.services.jobs import (
         get_job,
         handle_for,
@@ -107,27 +114,48 @@ def logs_command(
     handle = handle_for(workspace, job) if follow else None
     size = log_size(workspace, job)
     position = max(0, size - LOG_SHOWN_BYTES)  # a log of any size prints in bounded time
-    if position:
+    skipped, refused_why = position, None
+    if position and not as_json:
         info(f"job {job.short_id}: the log is {size / 2**20:,.0f} MB; showing its last "
              f"{LOG_SHOWN_BYTES // 2**20} MB")
-    lines = LogLines()
+    lines = LogLines(raw=as_json)
+    text: list[str] = []  # --json without -f: the whole (shown) log in one document
+
+    def out(chunk: str) -> None:
+        if not as_json:
+            sys.stdout.write(chunk)
+        elif follow:  # NDJSON: compact, one object per complete line, flushed as it comes
+            for line in chunk.removesuffix("\n").split("\n") if chunk else ():
+                sys.stdout.write(json.dumps({"job": job.id, "line": line}) + "\n")
+        else:
+            text.append(chunk)
+        sys.stdout.flush()
+
     while True:
         chunk, refused = read_log(workspace, job, position)
         if refused:
-            info(f"job log refused: {refused}")
+            refused_why = refused
+            if not as_json:
+                info(f"job log refused: {refused}")
             break
         position += len(chunk)
-        sys.stdout.write(lines.feed(chunk))
-        sys.stdout.flush()
+        out(lines.feed(chunk))
         if handle is None or handle.status().finished:
             if chunk:  # read to the end before stopping
                 continue
             break
         time.sleep(0.3)
-    sys.stdout.write(lines.close())
-    sys.stdout.flush()
+    out(lines.close())
     runner_log = read_runner_log(workspace, job)
-    if runner_log:  # the launcher's own lines (image, container) go with the diagnostics
+    if as_json:
+        end = {"job": job.id, "state": get_job(workspace, job.id).state.value,
+               "skipped_bytes": skipped, "refused": refused_why, "runner_log": runner_log or ""}
+        if follow:
+            sys.stdout.write(json.dumps(end) + "\n")
+            sys.stdout.flush()
+        else:
+            print_json(end | {"log": "".join(text)})
+    elif runner_log:  # the launcher's own lines (image, container) go with the diagnostics
         info(printable(runner_log.rstrip("\n"), multiline=True))
 
 
@@ -135,18 +163,21 @@ class LogLines:
     """Log bytes in chunks to printable text, whole lines at a time: a multi-byte character
     or a CR LF split between two reads is decoded as one."""
 
-    def __init__(self) -> None:
+    def __init__(self, raw: bool = False) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
+        # raw: the decoded text as it is, for JSON (which escapes control characters itself)
+        self._shown = (lambda text: text) if raw else (
+            lambda text: printable(text, multiline=True))
 
     def feed(self, chunk: bytes) -> str:
         text = self._pending + self._decoder.decode(chunk)
         complete, newline, self._pending = text.rpartition("\n")
-        return printable(complete + newline, multiline=True)
+        return self._shown(complete + newline)
 
     def close(self) -> str:
         rest, self._pending = self._pending + self._decoder.decode(b"", final=True), ""
-        return printable(rest, multiline=True) + ("\n" if rest else "")
+        return self._shown(rest) + ("\n" if rest else "")
 
 
 @app.command("cancel")

@@ -6,12 +6,13 @@ exit code of docs/operator-guide.md ("Exit codes"); tracebacks only with MLOPS_T
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -21,22 +22,8 @@ except ImportError:  # older typer raises click's own
     from click import ClickException
 
 from mlops_tui import __version__
-from mlops_tui.cli import (
-    context,
-    data_cmd,
-    deploy_cmd,
-    deployments_cmd,
-    doctor_cmd,
-    drift_cmd,
-    env_cmd,
-    image_cmd,
-    jobs_cmd,
-    labels_cmd,
-    models_cmd,
-    regimes_cmd,
-    store_cmd,
-)
-from mlops_tui.cli.documents import audit_doc, event_doc
+from mlops_tui.cli import context, typer_compat
+from mlops_tui.cli.lazy import lazy_group
 from mlops_tui.cli.output import (
     JsonOption,
     LimitOption,
@@ -49,6 +36,36 @@ from mlops_tui.cli.output import (
 )
 from mlops_tui.core.errors import ExitCode, MlopsError, UsageError
 
+typer_compat.apply()
+
+_CLI = "mlops_tui.cli."
+# every command, in the order help lists them; None: defined below in this module. The others
+# load only when they run (or help lists them), so a command pays only for its own imports.
+COMMANDS = (
+    ("deploy", _CLI + "deploy_cmd:deploy_command"),
+    ("rollback", _CLI + "deploy_cmd:rollback_command"),
+    ("predict", _CLI + "deploy_cmd:predict_command"),
+    ("ingest", _CLI + "data_cmd:ingest_command"),
+    ("retrain", _CLI + "data_cmd:retrain_command"),
+    ("demo", _CLI + "data_cmd:demo_command"),
+    ("doctor", _CLI + "doctor_cmd:doctor_command"),
+    ("init", None),
+    ("lineage", None),
+    ("audit", None),
+    ("status", None),
+    ("models", _CLI + "models_cmd:app"),
+    ("env", _CLI + "env_cmd:app"),
+    ("deployments", _CLI + "deployments_cmd:app"),
+    ("ct", _CLI + "deploy_cmd:ct_app"),
+    ("serving", _CLI + "deploy_cmd:serving_app"),
+    ("store", _CLI + "store_cmd:app"),
+    ("jobs", _CLI + "jobs_cmd:app"),
+    ("image", _CLI + "image_cmd:app"),
+    ("labels", _CLI + "labels_cmd:app"),
+    ("drift", _CLI + "drift_cmd:app"),
+    ("regimes", _CLI + "regimes_cmd:app"),
+)
+
 app = typer.Typer(
     name="mlops-tui",
     help="Operate machine-learning model lifecycles from a terminal. "
@@ -57,27 +74,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=lazy_group(COMMANDS),
 )
-app.add_typer(models_cmd.app, name="models")
-app.add_typer(env_cmd.app, name="env")
-app.add_typer(deployments_cmd.app, name="deployments")
-app.add_typer(deploy_cmd.ct_app, name="ct")
-app.add_typer(deploy_cmd.serving_app, name="serving")
-app.command("deploy")(deploy_cmd.deploy_command)
-app.command("rollback")(deploy_cmd.rollback_command)
-app.command("predict")(deploy_cmd.predict_command)
-models_cmd.app.command("gc")(deploy_cmd.models_gc_command)
-jobs_cmd.app.command("gc")(deploy_cmd.jobs_gc_command)
-app.add_typer(store_cmd.app, name="store")
-app.add_typer(jobs_cmd.app, name="jobs")
-app.add_typer(image_cmd.app, name="image")
-app.command("ingest")(data_cmd.ingest_command)
-app.command("retrain")(data_cmd.retrain_command)
-app.command("demo")(data_cmd.demo_command)
-app.command("doctor")(doctor_cmd.doctor_command)
-app.add_typer(labels_cmd.app, name="labels")
-app.add_typer(drift_cmd.app, name="drift")
-app.add_typer(regimes_cmd.app, name="regimes")
 
 
 def _version(value: bool) -> None:
@@ -150,17 +148,49 @@ def lineage_command(
 
     Example: mlops-tui lineage v12 --dot | dot -Tsvg > v12.svg
     """
-    from mlops_tui.core.lineage import to_dot, to_text_lines
+    from mlops_tui.core.lineage import to_dot
     from mlops_tui.services.lineage import lineage
 
     if dot and as_json:
         raise UsageError("choose --dot or --json, not both")
-    root = lineage(context.workspace(), version)
+    workspace = context.workspace()
+    root = lineage(workspace, version)
     if dot:
         sys.stdout.write(to_dot(root))
         return
     emit(as_json, root.to_dict(),
-         lambda c: [c.print(line, markup=False) for line in to_text_lines(root)])
+         lambda c: [c.print(line, markup=False)
+                    for line in lineage_lines(root, workspace.config.pipeline.metric)])
+
+
+def _lineage_label(node, metric: str) -> str:
+    if node.kind != "version":
+        return node.label
+    from mlops_tui.cli.documents import metrics_text
+
+    a = node.attributes
+    metrics = metrics_text(a.get("metrics") or {}, metric, ", ")
+    return f"{node.id} regime {a['regime']}, {a['trigger']}, {a['runner']}" + (
+        f", {metrics}" if metrics else "")
+
+
+def lineage_lines(root, metric: str) -> list[str]:
+    """The lineage as an indented tree, metrics in `metrics_text` order. A relation is named
+    only where the label does not already say it (`code 1f1f…`, not `[code] code 1f1f…`)."""
+    lines = [_lineage_label(root, metric)]
+
+    def visit(node, prefix: str) -> None:
+        for index, child in enumerate(node.children):
+            last = index == len(node.children) - 1
+            relation = child.relation
+            shown = "" if not relation or child.label.split(" ", 1)[0] == relation else (
+                "parent " if relation == "parent" else f"[{relation}] ")
+            lines.append(f"{prefix}{'└── ' if last else '├── '}{shown}"
+                         f"{_lineage_label(child, metric)}")
+            visit(child, prefix + ("    " if last else "│   "))
+
+    visit(root, "")
+    return lines
 
 
 @app.command("audit")
@@ -174,6 +204,7 @@ def audit_command(
 
     Example: mlops-tui audit --since 2026-01-31 --json
     """
+    from mlops_tui.cli.documents import audit_doc
     from mlops_tui.services.deployment_reads import audit_log
 
     entries = audit_log(context.workspace(), since=since, limit=limit or None)
@@ -201,6 +232,7 @@ def status_command(as_json: JsonOption = False) -> None:
 
     Example: mlops-tui status --json | jq .active
     """
+    from mlops_tui.cli.documents import event_doc
     from mlops_tui.services.status import status
 
     s = status(context.workspace())
@@ -239,6 +271,34 @@ def _on_sigterm(signum, frame) -> None:  # noqa: ARG001
     raise SystemExit(int(ExitCode.SIGTERM))
 
 
+def _is_the_program() -> bool:
+    """True when this process is mlops-tui itself (the console script or `python -m`), not
+    code that calls run() and carries on afterwards (tests, benchmarks)."""
+    entry = sys.modules.get("__main__")
+    spec = getattr(entry, "__spec__", None)
+    return getattr(spec, "name", None) == "mlops_tui.cli.main" or (
+        Path(getattr(entry, "__file__", "") or "").name == "mlops-tui")
+
+
+def _exit(code: object) -> NoReturn:
+    """Leave with `code`. As the program itself, with no other thread running, skip the
+    interpreter's teardown (unloading duckdb and every module costs tens of milliseconds for
+    nothing: each store unit has committed and detached by now); exit handlers still run and
+    the streams are flushed. Otherwise, or if a flush fails, the normal exit."""
+    threading = sys.modules.get("threading")
+    if (isinstance(code, int) and _is_the_program() and hasattr(atexit, "_run_exitfuncs")
+            and (threading is None or threading.active_count() == 1)):
+        try:
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - e.g. a closed pipe: the normal exit reports it
+            pass
+        else:
+            os._exit(code)
+    sys.exit(code)
+
+
 def run() -> None:
     """Console-script entry: map every failure to its documented exit code."""
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -249,39 +309,39 @@ def run() -> None:
         # as the return value, not as an exception
         returned = app(standalone_mode=False)
     except typer.Exit as done:
-        sys.exit(done.exit_code)
+        _exit(done.exit_code)
     except typer.Abort:
-        sys.exit(int(ExitCode.SIGINT))
+        _exit(int(ExitCode.SIGINT))
     except ClickException as error:
         if as_json:
             report_error(error, ExitCode.USAGE, "usage", True)
         else:
             show_usage_error(error)
-        sys.exit(int(ExitCode.USAGE))
+        _exit(int(ExitCode.USAGE))
     except MlopsError as error:
         if debug:
             import traceback
 
             traceback.print_exc()
         report_error(error, error.code, error.kind, as_json)
-        sys.exit(int(error.code))
+        _exit(int(error.code))
     except KeyboardInterrupt:
         report_error(MlopsError("interrupted"), ExitCode.SIGINT, "interrupted", as_json)
-        sys.exit(int(ExitCode.SIGINT))
+        _exit(int(ExitCode.SIGINT))
     except Exception as error:  # noqa: BLE001 - the last line of defence
         from mlops_tui.services.maintenance import as_disk_full
 
         if (full := as_disk_full(error)) is not None:
             report_error(full, full.code, full.kind, as_json)
-            sys.exit(int(full.code))
+            _exit(int(full.code))
         if debug:
             raise
         report_error(error, ExitCode.INTERNAL, "internal", as_json)
         info("set MLOPS_TUI_DEBUG=1 for a traceback")
-        sys.exit(int(ExitCode.INTERNAL))
+        _exit(int(ExitCode.INTERNAL))
     if returned == ExitCode.SIGINT:
         report_error(MlopsError("interrupted"), ExitCode.SIGINT, "interrupted", as_json)
-    sys.exit(returned if isinstance(returned, int) else 0)
+    _exit(returned if isinstance(returned, int) else 0)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ from typing import Annotated
 import typer
 
 from mlops_tui.cli import context
-from mlops_tui.cli.documents import env_doc, version_doc
+from mlops_tui.cli.documents import env_doc, metrics_text, version_doc
+from mlops_tui.cli.lazy import lazy_group
 from mlops_tui.cli.output import MAX_COUNT, JsonOption, LimitOption, emit
 from mlops_tui.core.text import printable
 
-app = typer.Typer(help="Registered model versions.", no_args_is_help=True)
+app = typer.Typer(help="Registered model versions.", no_args_is_help=True, cls=lazy_group(
+    [("gc", "mlops_tui.cli.deploy_cmd:models_gc_command")]))
 
 
 @app.command("list")
@@ -30,8 +32,10 @@ def list_command(
     """
     from mlops_tui.services.registry import list_versions
 
-    page = list_versions(context.workspace(), regime=regime, trigger=trigger, runner=runner,
+    workspace = context.workspace()
+    page = list_versions(workspace, regime=regime, trigger=trigger, runner=runner,
                          limit=limit or None, offset=offset)
+    metric = workspace.config.pipeline.metric
 
     def human(console) -> None:
         from mlops_tui.cli.render import TextTable as Table
@@ -40,7 +44,7 @@ def list_command(
         for column in ("version", "regime", "created", "trigger", "runner", "metrics", "parent"):
             table.add_column(column)
         for v in page.versions:
-            metrics = " ".join(f"{k}={val:.4g}" for k, val in sorted(v.metrics.items()))
+            metrics = metrics_text(v.metrics, metric)
             table.add_row(v.id, v.regime, v.created_at.strftime("%Y-%m-%d %H:%M"),
                           v.trigger.value, v.runner, metrics, v.parent_id or "-")
         console.print(table)
@@ -63,8 +67,10 @@ def show_command(
     """
     from mlops_tui.services.registry import show_version
 
-    detail = show_version(context.workspace(), version)
+    workspace = context.workspace()
+    detail = show_version(workspace, version)
     v = detail.version
+    metric = workspace.config.pipeline.metric
     document = version_doc(v) | {
         "environment": env_doc(detail.env, with_packages=False) if detail.env else None,
         "code": {"hash": v.code_hash,
@@ -86,8 +92,7 @@ def show_command(
             f"active on {t}" for t in detail.active_on]
         console.print(f"roles      {', '.join(roles) or '-'}")
         console.print(f"parent     {v.parent_id or '-'}")
-        console.print("metrics    " + (" ".join(
-            f"{k}={val:.4g}" for k, val in sorted(v.metrics.items())) or "-"))
+        console.print("metrics    " + (metrics_text(v.metrics, metric) or "-"))
         console.print(f"artifact   {v.artifact.path} ({v.artifact.size:,} bytes)")
         console.print(f"sha256     {v.artifact.sha256}")
         if detail.env:
