@@ -495,8 +495,12 @@ def test_deploy_the_selected_version(plant):
             assert active(plant) == "v2"
             audit = audit_log(plant, limit=1)[0]
             assert (audit.action, audit.detail["to"]) == ("deploy", "v2")
+            # the detail pane follows at once, without moving the cursor
+            detail = str(app.screen.query_one("#version-detail").render())
+            assert "active on production" in detail, detail
 
     run(scenario)
+
 
 
 def test_deploy_refused_by_the_environment_gate_shows_an_error_and_writes_nothing(plant):

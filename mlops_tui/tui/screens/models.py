@@ -133,6 +133,7 @@ class ModelsScreen(DashboardScreen):
         self.regimes: tuple[str, ...] = ()
         self.roles: dict[int, str] = {}
         self.listed: list[ModelVersion] | None = None
+        self.detail_key: str | None = None  # the version the detail pane shows
         self.metric = ""
 
     def compose_body(self) -> ComposeResult:
@@ -207,6 +208,8 @@ class ModelsScreen(DashboardScreen):
             generation = table.invalidate(data.total)
         table.put_page(generation, data.offset, *self._page_rows(data.versions))
         self._show_title(data)
+        if table.row_key() is not None:  # after a deploy or a refresh: its status changed too
+            self.load_detail(table.row_key())
 
     def _page_rows(self, versions: list[ModelVersion]) -> tuple[list, list]:
         rows = [version_cells(v, self.metric, self.roles) for v in versions]
@@ -266,6 +269,9 @@ class ModelsScreen(DashboardScreen):
             return
         row = message.table.row_values(message.index)
         self.post_message(VersionChosen(message.key, row[1] if row else None))
+        if message.key != self.detail_key:  # never the detail of another row meanwhile
+            self.query_one("#version-detail", Plain).update(f"{message.key}: loading…")
+            self.detail_key = None
         self.load_detail(message.key)
 
     def on_paged_table_row_chosen(self, message: PagedTable.RowChosen) -> None:
@@ -287,6 +293,7 @@ class ModelsScreen(DashboardScreen):
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         message.stop()
         if message.key == self.query_one(PagedTable).row_key():
+            self.detail_key = message.key
             self.query_one("#version-detail", Plain).update(
                 "\n".join(detail_lines(message.detail, self.metric)))
 
