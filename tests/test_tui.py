@@ -289,6 +289,30 @@ def test_env_diff_labels_each_change_gives_the_verdict_and_steps_through(plant):
     run(scenario)
 
 
+def test_env_diff_against_a_requirements_file_survives_a_refresh(plant, tmp_path):
+    """The view used to re-ask for the file by its label ("requirements.txt") on the
+    refresh, fail, and turn into "store unavailable … STALE"."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "requirements.txt").write_text("scikit-learn==1.5.2\nnumpy==2.1.3\n")
+
+    async def scenario():
+        app = make_app(plant)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await jump(pilot, f"env v1 {folder / 'requirements.txt'}")
+            verdict = str(app.screen.query_one("#env-verdict").render())
+            assert "v1 → requirements.txt" in verdict, verdict
+            for _ in range(2):
+                await pilot.press("r")  # what the refresh timer does
+                await settle(pilot)
+            text = screen_text(app)
+            assert "STALE" not in text and "unavailable" not in text, text
+            assert str(app.screen.query_one("#env-verdict").render()) == verdict
+
+    run(scenario)
+
+
 def test_drift_heatmap_timeline_with_deploys_and_rollbacks_and_histogram(plant):
     async def scenario():
         app = make_app(plant)

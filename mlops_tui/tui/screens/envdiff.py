@@ -25,6 +25,7 @@ class EnvDiffData:
     diff: EnvDiff
     identical: tuple[tuple[str, str], ...]  # (package, version) the same on both sides
     summary: str  # what each side is (python, platform, package count)
+    request: str = ""  # the two sides as asked for (a refresh asks again, not by label)
 
 
 def resolve_side(workspace, spec: str):
@@ -57,7 +58,8 @@ def compare_environments(workspace, left_spec: str, right_spec: str) -> EnvDiffD
             (normalize_package_name(k), v) for k, v in left.env.packages.items())
         if right_packages.get(name) == version))
     summary = f"{left.label}: {left.env.summary()}  ·  {right.label}: {right.env.summary()}"
-    return EnvDiffData(left.label, right.label, result, identical, summary)
+    return EnvDiffData(left.label, right.label, result, identical, summary,
+                       f"{left_spec} {right_spec}")
 
 
 class EnvDiffScreen(DashboardScreen):
@@ -110,7 +112,7 @@ class EnvDiffScreen(DashboardScreen):
 
     def show(self, data: EnvDiffData) -> None:
         self.data = data
-        self.argument = f"{data.left} {data.right}"
+        self.argument = data.request  # labels (e.g. a file's name) may not resolve again
         diff = data.diff
         word = diff.verdict.label
         self.query_one("#env-verdict", Plain).update(
