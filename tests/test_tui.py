@@ -332,9 +332,23 @@ def test_drift_heatmap_timeline_with_deploys_and_rollbacks_and_histogram(plant):
             drift_row = next(line for line in text.splitlines() if "drift│" in line)
             assert "▲" in drift_row  # the oven's sensor drift, marked on the same time axis
             assert "oven_temp_c 02-08 18:00 · ref █ · now ▒" in text and "%" in text
-            await pilot.press("g")  # next regime
+            await pilot.press("left")  # the window before: the old bars must not stay
+            chart = app.screen.query_one("HistogramChart")
+            assert "oven_temp_c 02-08 18:00 · ref" not in str(chart.render())
             await settle(pilot)
-            assert "Drift of suv" in screen_text(app)
+            await pilot.press("right_square_bracket")  # next regime (g is free for k9s' top)
+            await settle(pilot)
+            text = screen_text(app)
+            assert "Drift of suv" in text
+            # the newest window at the right edge, the screen full of windows
+            heatmap = app.screen.query_one("DriftHeatmap")
+            grid = heatmap.grid
+            first, last = heatmap.first_column, heatmap.first_column + heatmap._visible_columns()
+            assert min(last, len(grid.windows)) == len(grid.windows)
+            assert len(grid.windows) - first == min(len(grid.windows), heatmap._visible_columns())
+            await pilot.press("left_square_bracket")
+            await settle(pilot)
+            assert "Drift of sedan" in screen_text(app)
 
     run(scenario)
 

@@ -22,20 +22,24 @@ from mlops_tui.tui.widgets.status import Plain
 
 
 class DriftScreen(DashboardScreen):
-    """`:drift REGIME`: arrows move in the heatmap; g cycles the regime."""
+    """`:drift REGIME`: arrows move in the heatmap; ] and [ step through the regimes."""
 
     VIEW = "drift"
     ACTIONS = frozenset({"retrain"})
     VIEW_TITLE = "Drift"
     FILTER_HINT = "filter features by name"
     BINDINGS = [
-        Binding("g", "next_regime", "Next regime", id="drift-regime",
+        Binding("right_square_bracket", "step_regime(1)", "Next regime", id="drift-regime",
                 tooltip="Show the next regime's drift"),
+        Binding("left_square_bracket", "step_regime(-1)", "Previous regime",
+                id="drift-regime-previous", show=False,
+                tooltip="Show the previous regime's drift"),
     ]
 
     def __init__(self, argument: str | None = None) -> None:
         super().__init__(argument)
         self.grid: DriftGrid | None = None
+        self.histogram_key = ""  # the cell whose histogram is wanted now
 
     def compose_body(self) -> ComposeResult:
         yield Plain("loading…", id="drift-title", classes="pane-title")
@@ -86,7 +90,7 @@ class DriftScreen(DashboardScreen):
             return
         drifted = sum(1 for c in grid.cells.values() if c.verdict == "drift")
         regime = grid.regime or "all data"
-        others = f" (g: {', '.join(r for r in grid.regimes if r != grid.regime)})" if len(
+        others = f" (]: {', '.join(r for r in grid.regimes if r != grid.regime)})" if len(
             grid.regimes) > 1 else ""
         position = self.query_one(DriftHeatmap).position_text()
         self.query_one("#drift-title", Plain).update(
@@ -120,6 +124,8 @@ class DriftScreen(DashboardScreen):
             grid.series(message.feature), thresholds[-1] if thresholds else None,
             grid.markers, message.window)
         self._show_title()
+        self.histogram_key = f"{message.feature}@{message.window.isoformat()}"
+        self.query_one(HistogramChart).show_loading(message.feature, message.window)
         self.load_histogram(grid.regime, message.feature, message.window)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail")
@@ -135,14 +141,15 @@ class DriftScreen(DashboardScreen):
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         message.stop()
-        self.query_one(HistogramChart).show_histogram(message.detail)
+        if message.key == self.histogram_key:  # an answer for a cell left since is dropped
+            self.query_one(HistogramChart).show_histogram(message.detail)
 
-    def action_next_regime(self) -> None:
+    def action_step_regime(self, step: int) -> None:
         grid = self.grid
         if grid is None or not grid.regimes:
             return
         index = grid.regimes.index(grid.regime) if grid.regime in grid.regimes else -1
-        self.set_argument(grid.regimes[(index + 1) % len(grid.regimes)])
+        self.set_argument(grid.regimes[(index + step) % len(grid.regimes)])
 
     def action_context(self) -> ActionContext:
         regime = self.grid.regime if self.grid else self.app.selected_regime

@@ -91,14 +91,16 @@ class DriftHeatmap(Widget, can_focus=True):
     def set_grid(self, grid: DriftGrid, features: tuple[str, ...]) -> None:
         """New data: keep the cursor on the same feature and window when they still exist."""
         old = self.selected()
+        same_regime = self.grid is not None and self.grid.regime == grid.regime
         self.grid = grid
         self.features = features
-        if old and old[0] in features and old[1] in grid.windows:
+        if same_regime and old and old[0] in features and old[1] in grid.windows:
             self.row = features.index(old[0])
             self.column = grid.windows.index(old[1])
-        else:
+        else:  # another regime: its newest window at the right edge, not the old scroll
             self.row = 0
             self.column = max(0, len(grid.windows) - 1)
+            self.first_column = max(0, self.column - self._visible_columns() + 1)
         self._keep_visible()
         self.refresh(layout=True)
         self._announce()
@@ -308,15 +310,23 @@ class HistogramChart(Widget):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.histogram: DriftHistogram | None = None
+        self.loading = ""  # what is being read, shown instead of stale bars
 
     def show_histogram(self, histogram: DriftHistogram | None) -> None:
         self.histogram = histogram
+        self.loading = ""
+        self.refresh()
+
+    def show_loading(self, feature: str, window: datetime) -> None:
+        """Until the selected cell's histogram arrives: never the previous cell's bars."""
+        self.histogram = None
+        self.loading = f"{printable(feature)} {window:%m-%d %H:%M} · loading…"
         self.refresh()
 
     def render(self) -> Text:
         histogram = self.histogram
         if histogram is None:
-            return Text("select a cell in the heatmap")
+            return Text(self.loading or "select a cell in the heatmap")
         title = (f"{printable(histogram.feature)} {histogram.window_start:%m-%d %H:%M}"
                  " · ref █ · now ▒")
         if not histogram.labels:
