@@ -177,7 +177,10 @@ def test_question_mark_lists_the_keys_of_the_current_view(plant):
             await jump(pilot, "env v1 v7")
             await pilot.press("question_mark")
             await pilot.pause()
-            env_keys = {description for _, description, _ in app.screen.rows}
+            env_keys = {description for _, description, _, _ in app.screen.rows}
+            assert ("n", "Next change") in {(k, d) for k, d, _, _ in app.screen.rows}
+            listed = str(app.screen.query_one("#keys-body").render())
+            assert "Next change" in listed and "[env-next]" in listed, listed  # for [keymap]
             assert {"Next change", "Identical", "⚠Deploy"} <= env_keys
             assert not {"⚠Rollback", "⚠Retrain", "⚠Cancel"} & env_keys  # not on these rows
 
@@ -194,7 +197,8 @@ def test_ctrl_c_leaves_with_130_wherever_the_focus_is(plant, where):
             await settle(pilot)
             await pilot.press("question_mark")
             await pilot.pause()
-            rows = {key: (description, tooltip) for key, description, tooltip in app.screen.rows}
+            rows = {key: (description, tooltip)
+                    for key, description, tooltip, _ in app.screen.rows}
             assert rows["^c"][0] == "Interrupt" and "130" in rows["^c"][1]
             await pilot.press("escape")
             if where == "filter":

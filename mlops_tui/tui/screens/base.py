@@ -194,8 +194,8 @@ class DashboardScreen(Screen):
     def action_keys(self) -> None:
         self.app.push_screen(KeysScreen(self.VIEW_TITLE, self.key_rows()))
 
-    def key_rows(self) -> list[tuple[str, str, str]]:
-        """(key, description, tooltip) of every binding active here, from the bindings."""
+    def key_rows(self) -> list[tuple[str, str, str, str]]:
+        """(key, description, tooltip, binding id) of every binding active here."""
         rows = []
         seen: set[tuple[str, str]] = set()
         # this view's and the app's keys first, then those of the focused widget
@@ -209,9 +209,9 @@ class DashboardScreen(Screen):
             if (display, binding.action) in seen:
                 continue
             seen.add((display, binding.action))
-            rows.append((display, binding.description, binding.tooltip))
+            rows.append((display, binding.description, binding.tooltip, binding.id or ""))
         for key, description in self.extra_keys():
-            rows.append((key, description, ""))
+            rows.append((key, description, "", ""))
         return rows
 
     def extra_keys(self) -> list[tuple[str, str]]:

@@ -102,17 +102,20 @@ class KeysScreen(ModalScreen[None]):
                 tooltip="Close this list"),
     ]
 
-    def __init__(self, view_title: str, rows: Sequence[tuple[str, str, str]]) -> None:
+    def __init__(self, view_title: str, rows: Sequence[tuple[str, str, str, str]]) -> None:
         super().__init__(classes="dialog-screen")
         self.view_title = view_title
         self.rows = list(rows)
 
     def compose(self) -> ComposeResult:
-        width = max((len(key) for key, _, _ in self.rows), default=3)
+        width = max((len(key) for key, *_ in self.rows), default=3)
+        # the binding id is what a [keymap] line names to move the key
         lines = [f"{key:>{width}}  {description}" + (f" — {tooltip}" if tooltip else "")
-                 for key, description, tooltip in self.rows]
+                 + (f"  [{binding_id}]" if binding_id else "")
+                 for key, description, tooltip, binding_id in self.rows]
         with Vertical(id="dialog"):
-            yield Plain(f"Keys of {self.view_title} ({DANGER} = dangerous, asks first)",
+            yield Plain(f"Keys of {self.view_title} ({DANGER} = dangerous, asks first; "
+                        "[id] = the binding id for [keymap])",
                          id="dialog-title")
             with VerticalScroll(id="keys-list"):
                 yield Plain("\n".join(lines), id="keys-body")
