@@ -30,6 +30,7 @@ from mlops_tui.store import deployments as deployment_sql
 
 MIN_COMMITS = 8  # across all workers in a few seconds, even on a loaded 2-core machine
 SECONDS = 4.0
+HARD_CAP = 60.0  # seconds a worker races at most, waiting for MIN_COMMITS on a slow machine
 TARGETS = ("production", "canary")
 VERSIONS = ("v1", "v2", "v3", "v4")
 
@@ -80,14 +81,24 @@ def _cli_step(root: str, rng: random.Random) -> str:
     return "committed" if json.loads(done.stdout)["changed"] else "noop"
 
 
+def _events(ws) -> int:
+    from mlops_tui.services.deployment_reads import history
+
+    return len(history(ws, limit=None))
+
+
 def worker(root: str, seed: str, seconds: str, mode: str) -> None:
     ws = open_workspace(root, command=f"race worker {seed}")
     rng = random.Random(int(seed))
     stats = {"committed": 0, "conflict": 0, "noop": 0, "resumed": 0}
     print(json.dumps({"ready": True}), flush=True)
     assert sys.stdin.readline().strip() == "go"
-    deadline = time.monotonic() + float(seconds)
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    before = _events(ws)
+    # SECONDS of racing, and on a loaded machine on until the workers together committed
+    # MIN_COMMITS changes (so a real race happened), within a hard cap
+    while time.monotonic() < started + float(seconds) or (
+            _events(ws) - before < MIN_COMMITS and time.monotonic() < started + HARD_CAP):
         outcome = _service_step(ws, rng) if mode == "service" else _cli_step(root, rng)
         stats[outcome] += 1
     print(json.dumps(stats), flush=True)
