@@ -28,11 +28,7 @@ from mlops_tui.core.drift import (
 )
 from mlops_tui.core.names import not_found, validate_name
 from mlops_tui.core.profiles import FeatureProfile, Profile
-from mlops_tui.core.regimes import (
-    SUBWINDOWS,
-    ReferenceChoice,
-    parse_window,
-)
+from mlops_tui.core.regimes import SUBWINDOWS, ReferenceChoice
 from mlops_tui.services.drift_inputs import (
     FeatureCounts,
     Known,
@@ -42,6 +38,7 @@ from mlops_tui.services.drift_inputs import (
     counts_for,
     overlapping,
     read_known,
+    window_spec,
     window_times,
 )
 from mlops_tui.services.drift_metrics import window_metrics
@@ -83,9 +80,9 @@ def compute_drift(workspace: Workspace, *, regime: str | None = None,
     the serving version's metric on its labelled rows."""
     config = workspace.config
     contract, settings = config.data, config.drift
-    window = parse_window(contract.window)
     chosen = judged_features(workspace, features)
     known = read_known(workspace)
+    window = window_spec(contract, known.ranges)
     if regime is not None:
         validate_name(regime, "regime")
         if regime not in known.regimes:

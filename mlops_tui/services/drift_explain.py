@@ -10,7 +10,7 @@ import numpy as np
 from mlops_tui.core.drift import CATEGORICAL, FeatureDrift, WindowDrift
 from mlops_tui.core.errors import NotFoundError
 from mlops_tui.core.names import not_found
-from mlops_tui.core.regimes import SUBWINDOWS, parse_window
+from mlops_tui.core.regimes import SUBWINDOWS
 from mlops_tui.services.drift_compute import compute_drift
 from mlops_tui.services.drift_inputs import (
     aligned,
@@ -19,6 +19,7 @@ from mlops_tui.services.drift_inputs import (
     count_plan,
     counts_cache,
     read_known,
+    window_spec,
 )
 from mlops_tui.services.references import profile_problem
 from mlops_tui.services.workspace import Workspace
@@ -44,7 +45,7 @@ def explain(workspace: Workspace, window_start: datetime, feature: str,
     """Histogram of `feature` in the window starting at (or containing) `window_start`."""
     if feature not in workspace.config.data.features:
         raise not_found("feature", feature, list(workspace.config.data.features))
-    window = parse_window(workspace.config.data.window)
+    window = window_spec(workspace.config.data, read_known(workspace).ranges)
     moment = window_start if window_start.tzinfo else window_start.replace(tzinfo=UTC)
     start = aligned(window, moment) if not window.rows else None
     until = start + timedelta(microseconds=window.period_us) if start else None

@@ -188,7 +188,7 @@ def _cache_names(plan: CountPlan) -> dict[str, str]:
 def _cached(file: Path, contract: DataContract, window: WindowSpec, plan: CountPlan,
             cache: Path) -> WindowCounts | None:
     names = _cache_names(plan)
-    path = cache / f"{file.stem}-{window.text}.npz"
+    path = cache / f"{file.stem}-{window.key}.npz"
     stored: dict[str, np.ndarray] = {}
     if path.exists():
         try:
