@@ -26,6 +26,7 @@ def window_doc(window) -> dict[str, Any]:
     regime, reference, metric = window.regime, window.reference, window.metric
     return {
         "start": window.start.isoformat(), "end": window.end.isoformat(), "rows": window.rows,
+        "split": window.split,
         "regime": {"name": regime.label, "method": regime.method, "distance": regime.distance,
                    "mixed": regime.mixed, "warning": regime.warning, "nearest": regime.nearest},
         "reference": {"version": f"v{reference.version}" if reference.version else None,
@@ -115,7 +116,8 @@ def show_command(
             table.add_column(column, no_wrap=True)
         for w in report.windows:
             share = "-" if w.drift_share is None else f"{SYMBOLS[w.verdict]}{w.drift_share:.2f}"
-            regime_text = w.regime.label + ("!" if w.regime.warning else "")
+            regime_text = (w.regime.label + (" (part)" if w.split else "")
+                           + ("!" if w.regime.warning else ""))
             table.add_row(f"{w.start:%Y-%m-%d %H:%M}", str(w.rows), regime_text,
                           f"v{w.reference.version}" if w.reference.version else "-", share,
                           *[_cell(w.features.get(f)) for f in report.features])
@@ -127,6 +129,12 @@ def show_command(
                     first.setdefault(name, result)
         if first:
             console.print("tests: " + ", ".join(_legend(name, r) for name, r in first.items()),
+                          markup=False)
+        split = sorted({w.start for w in report.windows if w.split})
+        if split:
+            console.print(f"split: {', '.join(f'{s:%Y-%m-%d %H:%M}' for s in split[:10])}"
+                          f"{' ...' if len(split) > 10 else ''}: a window that spans a regime "
+                          "switch is judged per regime, one row per part (its rows only)",
                           markup=False)
         warned = [w for w in report.windows if w.regime.warning]
         for w in warned[:10]:
