@@ -155,6 +155,23 @@ def test_split_windows_in_drift_show_and_the_recorded_run(switching: Workspace) 
         {n: f.verdict for n, f in w.features.items()} for w in computed.windows]
 
 
+def test_explain_shows_one_part_of_a_split_window(switching: Workspace) -> None:
+    for regime in ("alpha", "beta"):
+        code, out, err = run_cli("drift", "explain", "2026-03-05T02:00", "pressure_bar",
+                                 "--regime", regime, "--json", workspace=switching)
+        assert code == 0, err
+        document = json.loads(out)
+        assert document["window"]["split"] and document["window"]["regime"]["name"] == regime
+        assert document["window"]["rows"] == 120
+        # the part's own rows: its shares sit on its reference's (the whole window's would
+        # put half the mass at the other recipe's pressure, 2.5 bar away)
+        apart = sum(abs(b["reference"] - b["current"]) for b in document["bins"]) / 2
+        assert apart < 0.3, document["bins"]
+    code, out, err = run_cli("drift", "explain", "2026-03-05T02:00", "pressure_bar",
+                             workspace=switching)
+    assert code == 0 and "regime alpha, its part of a split window" in out, err
+
+
 @pytest.mark.parametrize("value", ["tuesday", "2026-02-30", "Monday"])
 def test_a_bad_origin_is_refused_naming_the_key(history: Workspace, value: str) -> None:
     before = history.config_path.read_text(encoding="utf-8")

@@ -151,6 +151,9 @@ def show_command(
 def explain_command(
     window: Annotated[str, typer.Argument(help="The window's start (UTC), e.g. 2026-02-03T06:00.")],
     feature: Annotated[str, typer.Argument(help="A feature of \\[data] in mlops.toml.")],
+    regime: Annotated[str | None, typer.Option(
+        help="Of a window split at a regime switch, this regime's part (default: the "
+        "first part).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Reference vs current histogram of one feature in one window, as text.
@@ -160,7 +163,7 @@ def explain_command(
     from mlops_tui.services.drift_explain import explain
     from mlops_tui.services.drift_read import parse_window_start
 
-    result = explain(context.workspace(), parse_window_start(window), feature)
+    result = explain(context.workspace(), parse_window_start(window), feature, regime=regime)
     document = {"window": window_doc(result.window), "feature": result.feature,
                 "test": result.test, "result": feature_doc(result.result),
                 "bins": [{"bin": label, "reference": ref, "current": cur}
@@ -172,7 +175,8 @@ def explain_command(
         r = result.result
         value = "-" if r.statistic is None else f"{r.statistic:.4f}"
         console.print(f"{feature} in the window {result.window.start:%Y-%m-%d %H:%M} "
-                      f"({result.window.rows} rows, regime {result.window.regime.label}) vs "
+                      f"({result.window.rows} rows, regime {result.window.regime.label}"
+                      f"{', its part of a split window' if result.window.split else ''}) vs "
                       f"v{result.window.reference.version}'s training data", markup=False)
         console.print(f"{r.test}: statistic {value}"
                       + (f", p-value {r.p_value:.4g}" if r.p_value is not None else "")
