@@ -81,7 +81,8 @@ def show_command(
     """Drift per feature and window: test, statistic (p-value for tests), threshold, verdict.
 
     A cell reads ▲ drift, · ok or ? inconclusive, then the value compared with the
-    threshold. Each window is judged against its serving version's training snapshot.
+    threshold. Each window is judged against its serving version's training snapshot; one
+    that spans a regime switch (regime column) is judged per regime, one row per part.
 
     Example: mlops-tui drift show --since 2026-02-01 --feature oven_temp_c --json
     """
