@@ -162,7 +162,7 @@ def compute_drift(workspace: Workspace, *, regime: str | None = None,
     segments: dict[int, list[WindowDrift]] = {}
     if split.any():
         segments = _segments(workspace, known, window, plan, chosen, matching, regime,
-                             np.flatnonzero(split & selected_span(starts, since)), starts,
+                             np.flatnonzero(split & _from(starts, since)), labels, starts,
                              ends, first_window, n_windows, thresholds)
 
     metrics = window_metrics(workspace, known, window, counts, first_window, n_windows,
@@ -183,12 +183,13 @@ def compute_drift(workspace: Workspace, *, regime: str | None = None,
     return DriftReport(contract.window, chosen, windows, now, regime, tuple(notes), thresholds)
 
 
-def selected_span(starts: list, since: datetime | None) -> np.ndarray:
+def _from(starts: list, since: datetime | None) -> np.ndarray:
     return np.array([since is None or s >= since for s in starts], dtype=bool)
 
 
 def _segments(workspace: Workspace, known: Known, window, plan, chosen: tuple[str, ...],
               matching: tuple[str, ...], requested: str | None, split: np.ndarray,
+              label_counts: np.ndarray,
               starts: list, ends: list, first_window: int, n_windows: int,
               thresholds: dict[str, str]) -> dict[int, list[WindowDrift]]:
     """Each window of `split` cut into one part per regime label (its rows only), each
@@ -206,10 +207,11 @@ def _segments(workspace: Workspace, known: Known, window, plan, chosen: tuple[st
     parts: dict[int, list[tuple[int, str, WindowDrift]]] = {}
     for code in range(len(labels) + 1):
         name = labels[code - 1] if code else None
-        if requested is not None and name != requested:
+        holding = [w for w in split if label_counts[w, code] > 0]
+        if not holding or (requested is not None and name != requested):
             continue
         counts = counts_sql.regime_counts(files, contract, window, plan, code,
-                                          since=starts[split[0]], until=ends[split[-1]])
+                                          [(starts[w], ends[w]) for w in holding])
         if counts is None:
             continue
 
@@ -221,25 +223,33 @@ def _segments(workspace: Workspace, known: Known, window, plan, chosen: tuple[st
                 out[lo:hi] = matrix[lo - at:hi - at]
             return out
 
-        sub_rows = pad(counts.rows).reshape(n_windows, SUBWINDOWS)
-        rows = sub_rows.sum(axis=1)
-        members = np.array([w for w in split if rows[w] > 0], dtype=np.int64)
+        window_rows = pad(counts.rows).reshape(n_windows, SUBWINDOWS).sum(axis=1)
+        members = np.array([w for w in split if window_rows[w] > 0], dtype=np.int64)
         if members.size == 0:
             continue
+
+        # only the member windows, in their order: statistics for them and no others
+        def compact(matrix: np.ndarray, pad=pad, members=members) -> np.ndarray:
+            full = pad(matrix)
+            return full.reshape((n_windows, SUBWINDOWS) + full.shape[1:])[members].reshape(
+                (members.size * SUBWINDOWS,) + full.shape[1:])
+
+        sub_rows = compact(counts.rows).reshape(members.size, SUBWINDOWS)
+        rows = sub_rows.sum(axis=1)
         memo: dict[tuple[str, str], FeatureCounts] = {}
 
-        def counts_of(feature: FeatureProfile, snapshot: str, counts=counts, pad=pad,
+        def counts_of(feature: FeatureProfile, snapshot: str, counts=counts, compact=compact,
                       memo=memo) -> FeatureCounts:
             if (snapshot, feature.name) not in memo:
                 memo[snapshot, feature.name] = counts_for(feature, snapshot, counts,
-                                                          plan.categories, pad)
+                                                          plan.categories, compact)
             return memo[snapshot, feature.name]
 
         _, distance = _regime_distances(
             [known.profiles[known.regime_versions[n].train_snapshot] for n in names],
-            matching, counts_of, n_windows)
-        label_counts = pad(counts.regime).reshape(n_windows, SUBWINDOWS, -1).sum(axis=1)
-        regimes = regime_core.from_column(label_counts, labels, distance, names,
+            matching, counts_of, members.size)
+        own_labels = compact(counts.regime).reshape(members.size, SUBWINDOWS, -1).sum(axis=1)
+        regimes = regime_core.from_column(own_labels, labels, distance, names,
                                           settings.regime_distance)
         version = known.regime_versions.get(name) if name else None
         if version is not None:
@@ -249,19 +259,19 @@ def _segments(workspace: Workspace, known: Known, window, plan, chosen: tuple[st
         else:
             choice = ReferenceChoice(None, "none", f"regime {name} has no version" if name
                                      else "label not in the store")
-        choices = [choice] * n_windows
-        results, found = _judge(workspace, known, chosen, choices, members, rows,
-                                np.zeros(n_windows, dtype=bool), counts_of)
+        results, found = _judge(workspace, known, chosen, [choice] * members.size,
+                                np.arange(members.size), rows,
+                                np.zeros(members.size, dtype=bool), counts_of)
         for key, value in found.items():
             thresholds.setdefault(key, value)
-        for w in members:
-            share, verdict = dataset_verdict(list(results[w].values()), settings.dataset_share)
-            first_sub = int(np.flatnonzero(sub_rows[w])[0])
+        for m, w in enumerate(members):
+            share, verdict = dataset_verdict(list(results[m].values()), settings.dataset_share)
+            first_sub = int(np.flatnonzero(sub_rows[m])[0])
             parts.setdefault(int(w), []).append((first_sub, name or "", WindowDrift(
-                start=starts[w], end=ends[w], rows=int(rows[w]), regime=regimes[w],
+                start=starts[w], end=ends[w], rows=int(rows[m]), regime=regimes[m],
                 reference=choice,
                 reference_snapshot=version.train_snapshot if version else None,
-                features=results[w], drift_share=share, verdict=verdict, split=True)))
+                features=results[m], drift_share=share, verdict=verdict, split=True)))
     return {w: [p[2] for p in sorted(found)] for w, found in parts.items()}
 
 

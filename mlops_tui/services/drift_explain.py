@@ -73,7 +73,7 @@ def explain(workspace: Workspace, window_start: datetime, feature: str,
         plan = count_plan({profile.snapshot: profile}, (feature,), known.regimes)
         code = known.regimes.index(found.regime.regime) + 1 if found.regime.regime else 0
         counts = counts_sql.regime_counts(known.files, workspace.config.data, window, plan,
-                                          code, since=found.start, until=found.end)
+                                          code, [(found.start, found.end)])
     else:
         plan = count_plan({profile.snapshot: profile}, (feature,), None)
         counts = counts_sql.window_counts(known.files, workspace.config.data, window, plan,

@@ -229,12 +229,14 @@ def _cached(file: Path, contract: DataContract, window: WindowSpec, plan: CountP
 
 
 def regime_counts(files: Sequence[Path], contract: DataContract, window: WindowSpec,
-                  plan: CountPlan, code: int, *, since: datetime,
-                  until: datetime) -> WindowCounts | None:
-    """Like `window_counts` over [since, until), of the rows whose regime label has `code`
-    (0: a label the store does not know, 1.. `plan.regime_labels`): one regime's part of
-    windows that span a switch. Period windows with a regime column only; not cached."""
-    return _scan(files, contract, window, plan, since=since, until=until, regime_code=code)
+                  plan: CountPlan, code: int,
+                  spans: Sequence[tuple[datetime, datetime]]) -> WindowCounts | None:
+    """Like `window_counts`, of the rows in the [start, end) `spans` whose regime label has
+    `code` (0: a label the store does not know, 1.. `plan.regime_labels`): one regime's part
+    of windows that span a switch. Period windows with a regime column only; not cached."""
+    if len(spans) > 64:  # a long OR costs more than scanning the rows between
+        spans = [(min(s for s, _ in spans), max(e for _, e in spans))]
+    return _scan(files, contract, window, plan, regime_code=code, spans=spans)
 
 
 def _regime_code_sql(column: str, labels: tuple[str, ...]) -> str:
@@ -247,8 +249,8 @@ def _regime_code_sql(column: str, labels: tuple[str, ...]) -> str:
 
 def _scan(files: Sequence[Path], contract: DataContract, window: WindowSpec,
           plan: CountPlan, *, since: datetime | None = None,
-          until: datetime | None = None, regime_code: int | None = None
-          ) -> WindowCounts | None:
+          until: datetime | None = None, regime_code: int | None = None,
+          spans: Sequence[tuple[datetime, datetime]] = ()) -> WindowCounts | None:
     """One query over `files`: every row's sub-window and codes, counted with bincount."""
     if not files:
         return None
@@ -282,6 +284,9 @@ def _scan(files: Sequence[Path], contract: DataContract, window: WindowSpec,
     if until is not None:
         clauses.append(f"{ts} < ?")
         filter_params.append(naive_utc(until))
+    if spans:
+        clauses.append("(" + " OR ".join(f"({ts} >= ? AND {ts} < ?)" for _ in spans) + ")")
+        filter_params += [naive_utc(m) for span in spans for m in span]
     if regime_code is not None and contract.regime_column:
         clauses.append(f"{_regime_code_sql(contract.regime_column, plan.regime_labels)} = ?")
         filter_params += [list(plan.regime_labels), regime_code]
