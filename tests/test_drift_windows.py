@@ -155,6 +155,24 @@ def test_split_windows_in_drift_show_and_the_recorded_run(switching: Workspace) 
         {n: f.verdict for n, f in w.features.items()} for w in computed.windows]
 
 
+def test_min_rows_applies_to_each_part(switching: Workspace) -> None:
+    before = switching.config_path.read_text(encoding="utf-8")
+    try:  # 150: more than a part's 120 rows, fewer than a whole window's 240
+        switching.config_path.write_text(before.replace("min_rows = 20", "min_rows = 150"),
+                                         encoding="utf-8")
+        code, out, err = run_cli("drift", "show", "--json", "--no-record", workspace=switching)
+    finally:
+        switching.config_path.write_text(before, encoding="utf-8")
+    assert code == 0, err
+    for window in json.loads(out)["windows"]:
+        verdicts = {f["verdict"] for f in window["features"].values()}
+        if window["split"]:
+            assert verdicts == {"inconclusive"} and window["rows"] == 120
+            assert all("150" in f["reason"] for f in window["features"].values())
+        else:
+            assert "inconclusive" not in verdicts
+
+
 def test_explain_shows_one_part_of_a_split_window(switching: Workspace) -> None:
     for regime in ("alpha", "beta"):
         code, out, err = run_cli("drift", "explain", "2026-03-05T02:00", "pressure_bar",
