@@ -26,6 +26,7 @@ def window_doc(window) -> dict[str, Any]:
     regime, reference, metric = window.regime, window.reference, window.metric
     return {
         "start": window.start.isoformat(), "end": window.end.isoformat(), "rows": window.rows,
+        "split": window.split,
         "regime": {"name": regime.label, "method": regime.method, "distance": regime.distance,
                    "mixed": regime.mixed, "warning": regime.warning, "nearest": regime.nearest},
         "reference": {"version": f"v{reference.version}" if reference.version else None,
@@ -80,7 +81,8 @@ def show_command(
     """Drift per feature and window: test, statistic (p-value for tests), threshold, verdict.
 
     A cell reads ▲ drift, · ok or ? inconclusive, then the value compared with the
-    threshold. Each window is judged against its serving version's training snapshot.
+    threshold. Each window is judged against its serving version's training snapshot; one
+    that spans a regime switch (regime column) is judged per regime, one row per part.
 
     Example: mlops-tui drift show --since 2026-02-01 --feature oven_temp_c --json
     """
@@ -115,7 +117,8 @@ def show_command(
             table.add_column(column, no_wrap=True)
         for w in report.windows:
             share = "-" if w.drift_share is None else f"{SYMBOLS[w.verdict]}{w.drift_share:.2f}"
-            regime_text = w.regime.label + ("!" if w.regime.warning else "")
+            regime_text = (w.regime.label + (" (part)" if w.split else "")
+                           + ("!" if w.regime.warning else ""))
             table.add_row(f"{w.start:%Y-%m-%d %H:%M}", str(w.rows), regime_text,
                           f"v{w.reference.version}" if w.reference.version else "-", share,
                           *[_cell(w.features.get(f)) for f in report.features])
@@ -127,6 +130,12 @@ def show_command(
                     first.setdefault(name, result)
         if first:
             console.print("tests: " + ", ".join(_legend(name, r) for name, r in first.items()),
+                          markup=False)
+        split = sorted({w.start for w in report.windows if w.split})
+        if split:
+            console.print(f"split: {', '.join(f'{s:%Y-%m-%d %H:%M}' for s in split[:10])}"
+                          f"{' ...' if len(split) > 10 else ''}: a window that spans a regime "
+                          "switch is judged per regime, one row per part (its rows only)",
                           markup=False)
         warned = [w for w in report.windows if w.regime.warning]
         for w in warned[:10]:
@@ -143,6 +152,9 @@ def show_command(
 def explain_command(
     window: Annotated[str, typer.Argument(help="The window's start (UTC), e.g. 2026-02-03T06:00.")],
     feature: Annotated[str, typer.Argument(help="A feature of \\[data] in mlops.toml.")],
+    regime: Annotated[str | None, typer.Option(
+        help="Of a window split at a regime switch, this regime's part (default: the "
+        "first part).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Reference vs current histogram of one feature in one window, as text.
@@ -152,7 +164,7 @@ def explain_command(
     from mlops_tui.services.drift_explain import explain
     from mlops_tui.services.drift_read import parse_window_start
 
-    result = explain(context.workspace(), parse_window_start(window), feature)
+    result = explain(context.workspace(), parse_window_start(window), feature, regime=regime)
     document = {"window": window_doc(result.window), "feature": result.feature,
                 "test": result.test, "result": feature_doc(result.result),
                 "bins": [{"bin": label, "reference": ref, "current": cur}
@@ -164,7 +176,8 @@ def explain_command(
         r = result.result
         value = "-" if r.statistic is None else f"{r.statistic:.4f}"
         console.print(f"{feature} in the window {result.window.start:%Y-%m-%d %H:%M} "
-                      f"({result.window.rows} rows, regime {result.window.regime.label}) vs "
+                      f"({result.window.rows} rows, regime {result.window.regime.label}"
+                      f"{', its part of a split window' if result.window.split else ''}) vs "
                       f"v{result.window.reference.version}'s training data", markup=False)
         console.print(f"{r.test}: statistic {value}"
                       + (f", p-value {r.p_value:.4g}" if r.p_value is not None else "")

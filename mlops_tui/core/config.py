@@ -89,6 +89,9 @@ RANGES: dict[tuple[str, str], Range] = {
 WINDOW_MAX_MINUTES = 366 * 24 * 60
 WINDOW_MINUTES = {"min": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}
 WINDOW_ROWS = Range(4, 100_000_000, whole=True)
+# [data] window_origin: where period windows are counted from (core/regimes.py), or an ISO
+# timestamp.
+ORIGIN_ANCHORS = ("first", "midnight", "monday", "month-start", "epoch")
 # [data] latest_ahead: up to about a century, so now + it stays a valid datetime
 AHEAD_MAX_MINUTES = 36_600 * 24 * 60
 
@@ -164,6 +167,14 @@ def _check_bounds(source: str, data: DataContract) -> None:
     except ValueError:
         raise _bad(source, "data", "earliest", data.earliest,
                    "an ISO date or UTC timestamp (e.g. 1900-01-01)") from None
+    origin = data.window_origin
+    if origin not in ORIGIN_ANCHORS:
+        try:
+            moment(origin)
+        except ValueError:
+            raise _bad(source, "data", "window_origin", origin,
+                       f"one of {', '.join(ORIGIN_ANCHORS)} or an ISO timestamp "
+                       "(e.g. 2026-01-05T06:00)") from None
     period = PERIOD.fullmatch(data.latest_ahead)
     if not period or int(period.group(1)) * WINDOW_MINUTES[period.group(2)] > AHEAD_MAX_MINUTES:
         raise _bad(source, "data", "latest_ahead", data.latest_ahead,
@@ -180,6 +191,7 @@ class DataContract:
     numeric: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
     window: str = "1d"
+    window_origin: str = "first"  # where period windows start: see ORIGIN_ANCHORS
     nan_policy: str = "reject"  # NaN/±inf in a numeric feature: "reject" the file, or "missing"
     max_file_mb: int = 4096  # ingest refuses larger files
     earliest: str = "1900-01-01"  # ingest refuses earlier timestamps

@@ -426,6 +426,9 @@ class WindowDrift:
     drift_share: float | None
     verdict: str
     metric: WindowMetric | None = None
+    # one regime's part of a window that spans a regime switch: its rows only, judged
+    # against that regime's reference (the window's other parts are rows of their own)
+    split: bool = False
 
     @property
     def drifted(self) -> list[str]:

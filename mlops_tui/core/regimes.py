@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from mlops_tui.core.config import ORIGIN_ANCHORS
+
 SUBWINDOWS = 4
 UNKNOWN = "unknown regime"
 _UNITS_US = {"min": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000, "w": 604_800_000_000}
@@ -47,9 +49,55 @@ class WindowSpec:
         micros = int((moment.astimezone(UTC) - EPOCH) / timedelta(microseconds=1))
         return (micros - self.offset_us) // self.period_us
 
+    @property
+    def key(self) -> str:
+        """The window's name for cached counts: its text, plus the origin when it is not
+        the epoch's (counts cut on another grid are other counts)."""
+        legacy = _WEEK_OFFSET_US if self.text.endswith("w") else 0
+        if self.rows or self.offset_us == legacy:
+            return self.text
+        return f"{self.text}+{self.offset_us}"
 
-def parse_window(text: str) -> WindowSpec:
-    """`15min`, `6h`, `1d`, `1w` (UTC-aligned; weeks start on Monday) or `5000rows`."""
+
+def _micros(moment: datetime) -> int:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (aware - EPOCH) // timedelta(microseconds=1)
+
+
+def window_origin(setting: str, window: str, first: datetime | None) -> datetime | None:
+    """The moment period windows are counted from ([data] window_origin), None for the
+    epoch's grid. `first` is the first observation of the first batch ingested: `first`
+    floors it to the window's unit (minute, hour, day; Monday for weeks), `midnight` to
+    its day, `monday` to its week, `month-start` to the 1st of its month; an ISO
+    timestamp is itself (UTC unless it names a zone)."""
+    if setting == "epoch" or window.endswith("rows"):
+        return None
+    if setting not in ORIGIN_ANCHORS:
+        value = datetime.fromisoformat(setting)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if first is None:
+        return None
+    first = (first if first.tzinfo else first.replace(tzinfo=UTC)).astimezone(UTC)
+    if setting == "first":
+        unit = re.fullmatch(r"\d+(min|h|d|w)", window)
+        setting = {"min": "minute", "h": "hour", "d": "midnight", "w": "monday"}[
+            unit.group(1) if unit else "d"]
+    if setting == "minute":
+        return first.replace(second=0, microsecond=0)
+    if setting == "hour":
+        return first.replace(minute=0, second=0, microsecond=0)
+    day = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    if setting == "midnight":
+        return day
+    if setting == "monday":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)  # month-start
+
+
+def parse_window(text: str, origin: datetime | None = None) -> WindowSpec:
+    """`15min`, `6h`, `1d`, `1w` or `5000rows`. Period windows start at `origin` plus a whole
+    number of periods (before it too); without one, on the epoch's grid (UTC midnights,
+    weeks from Monday)."""
     rows = re.fullmatch(r"(\d+)rows", text)
     if rows:
         count = int(rows.group(1))
@@ -60,7 +108,10 @@ def parse_window(text: str) -> WindowSpec:
     if not period or int(period.group(1)) == 0:
         raise ValueError(f"window {text!r} is not a period like 6h or a row count like 5000rows")
     unit = period.group(2)
-    return WindowSpec(text, period_us=int(period.group(1)) * _UNITS_US[unit],
+    period_us = int(period.group(1)) * _UNITS_US[unit]
+    if origin is not None:
+        return WindowSpec(text, period_us=period_us, offset_us=_micros(origin) % period_us)
+    return WindowSpec(text, period_us=period_us,
                       offset_us=_WEEK_OFFSET_US if unit == "w" else 0)
 
 

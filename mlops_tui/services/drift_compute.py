@@ -28,11 +28,7 @@ from mlops_tui.core.drift import (
 )
 from mlops_tui.core.names import not_found, validate_name
 from mlops_tui.core.profiles import FeatureProfile, Profile
-from mlops_tui.core.regimes import (
-    SUBWINDOWS,
-    ReferenceChoice,
-    parse_window,
-)
+from mlops_tui.core.regimes import SUBWINDOWS, ReferenceChoice
 from mlops_tui.services.drift_inputs import (
     FeatureCounts,
     Known,
@@ -42,6 +38,7 @@ from mlops_tui.services.drift_inputs import (
     counts_for,
     overlapping,
     read_known,
+    window_spec,
     window_times,
 )
 from mlops_tui.services.drift_metrics import window_metrics
@@ -83,9 +80,9 @@ def compute_drift(workspace: Workspace, *, regime: str | None = None,
     the serving version's metric on its labelled rows."""
     config = workspace.config
     contract, settings = config.data, config.drift
-    window = parse_window(contract.window)
     chosen = judged_features(workspace, features)
     known = read_known(workspace)
+    window = window_spec(contract, known.ranges)
     if regime is not None:
         validate_name(regime, "regime")
         if regime not in known.regimes:
@@ -158,13 +155,23 @@ def compute_drift(workspace: Workspace, *, regime: str | None = None,
                          for r, start in zip(window_regimes, starts, strict=True)], dtype=bool)
 
     mixed = np.array([r.mixed for r in window_regimes], dtype=bool)
-    results, thresholds = _judge(workspace, known, chosen, choices, np.flatnonzero(selected),
-                                 rows, mixed, counts_of)
+    # With a regime column, a window holding two labels is judged per label instead.
+    split = mixed if contract.regime_column and window.period_us else np.zeros_like(mixed)
+    results, thresholds = _judge(workspace, known, chosen, choices,
+                                 np.flatnonzero(selected & ~split), rows, mixed, counts_of)
+    segments: dict[int, list[WindowDrift]] = {}
+    if split.any():
+        segments = _segments(workspace, known, window, plan, chosen, matching, regime,
+                             np.flatnonzero(split & _from(starts, since)), labels, starts,
+                             ends, first_window, n_windows, thresholds)
 
     metrics = window_metrics(workspace, known, window, counts, first_window, n_windows,
                              since, until, notes) if with_metrics else {}
     windows = []
-    for w in np.flatnonzero(selected):
+    for w in np.flatnonzero(selected | split):
+        if split[w]:
+            windows.extend(segments.get(int(w), []))
+            continue
         share, verdict = dataset_verdict(list(results[w].values()), settings.dataset_share)
         version = known.versions.get(choices[w].version) if choices[w].version else None
         windows.append(WindowDrift(
@@ -174,6 +181,98 @@ def compute_drift(workspace: Workspace, *, regime: str | None = None,
             features=results[w], drift_share=share, verdict=verdict,
             metric=metrics.get(int(w))))
     return DriftReport(contract.window, chosen, windows, now, regime, tuple(notes), thresholds)
+
+
+def _from(starts: list, since: datetime | None) -> np.ndarray:
+    return np.array([since is None or s >= since for s in starts], dtype=bool)
+
+
+def _segments(workspace: Workspace, known: Known, window, plan, chosen: tuple[str, ...],
+              matching: tuple[str, ...], requested: str | None, split: np.ndarray,
+              label_counts: np.ndarray,
+              starts: list, ends: list, first_window: int, n_windows: int,
+              thresholds: dict[str, str]) -> dict[int, list[WindowDrift]]:
+    """Each window of `split` cut into one part per regime label (its rows only), each
+    judged like a window of that regime: against the regime's reference version, with its
+    own row count. Returns the parts per window, in the order their regimes appear."""
+    if split.size == 0:
+        return {}
+    contract, settings = workspace.config.data, workspace.config.drift
+    files = overlapping(known, starts[split[0]], ends[split[-1]])
+    labels = known.regimes
+    base = first_window * SUBWINDOWS
+    total_subs = n_windows * SUBWINDOWS
+    names = tuple(sorted(n for n, v in known.regime_versions.items()
+                         if v.train_snapshot in known.profiles))
+    parts: dict[int, list[tuple[int, str, WindowDrift]]] = {}
+    for code in range(len(labels) + 1):
+        name = labels[code - 1] if code else None
+        holding = [w for w in split if label_counts[w, code] > 0]
+        if not holding or (requested is not None and name != requested):
+            continue
+        counts = counts_sql.regime_counts(files, contract, window, plan, code,
+                                          [(starts[w], ends[w]) for w in holding])
+        if counts is None:
+            continue
+
+        def pad(matrix: np.ndarray, counts=counts) -> np.ndarray:
+            out = np.zeros((total_subs,) + matrix.shape[1:])
+            at = counts.first_sub - base
+            lo, hi = max(at, 0), min(at + matrix.shape[0], total_subs)
+            if hi > lo:
+                out[lo:hi] = matrix[lo - at:hi - at]
+            return out
+
+        window_rows = pad(counts.rows).reshape(n_windows, SUBWINDOWS).sum(axis=1)
+        members = np.array([w for w in split if window_rows[w] > 0], dtype=np.int64)
+        if members.size == 0:
+            continue
+
+        # only the member windows, in their order: statistics for them and no others
+        def compact(matrix: np.ndarray, pad=pad, members=members) -> np.ndarray:
+            full = pad(matrix)
+            return full.reshape((n_windows, SUBWINDOWS) + full.shape[1:])[members].reshape(
+                (members.size * SUBWINDOWS,) + full.shape[1:])
+
+        sub_rows = compact(counts.rows).reshape(members.size, SUBWINDOWS)
+        rows = sub_rows.sum(axis=1)
+        memo: dict[tuple[str, str], FeatureCounts] = {}
+
+        def counts_of(feature: FeatureProfile, snapshot: str, counts=counts, compact=compact,
+                      memo=memo) -> FeatureCounts:
+            if (snapshot, feature.name) not in memo:
+                memo[snapshot, feature.name] = counts_for(feature, snapshot, counts,
+                                                          plan.categories, compact)
+            return memo[snapshot, feature.name]
+
+        _, distance = _regime_distances(
+            [known.profiles[known.regime_versions[n].train_snapshot] for n in names],
+            matching, counts_of, members.size)
+        own_labels = compact(counts.regime).reshape(members.size, SUBWINDOWS, -1).sum(axis=1)
+        regimes = regime_core.from_column(own_labels, labels, distance, names,
+                                          settings.regime_distance)
+        version = known.regime_versions.get(name) if name else None
+        if version is not None:
+            choice = ReferenceChoice(
+                version.number, "requested" if requested else "regime",
+                f"part of a window that spans a regime switch: {name}'s reference")
+        else:
+            choice = ReferenceChoice(None, "none", f"regime {name} has no version" if name
+                                     else "label not in the store")
+        results, found = _judge(workspace, known, chosen, [choice] * members.size,
+                                np.arange(members.size), rows,
+                                np.zeros(members.size, dtype=bool), counts_of)
+        for key, value in found.items():
+            thresholds.setdefault(key, value)
+        for m, w in enumerate(members):
+            share, verdict = dataset_verdict(list(results[m].values()), settings.dataset_share)
+            first_sub = int(np.flatnonzero(sub_rows[m])[0])
+            parts.setdefault(int(w), []).append((first_sub, name or "", WindowDrift(
+                start=starts[w], end=ends[w], rows=int(rows[m]), regime=regimes[m],
+                reference=choice,
+                reference_snapshot=version.train_snapshot if version else None,
+                features=results[m], drift_share=share, verdict=verdict, split=True)))
+    return {w: [p[2] for p in sorted(found)] for w, found in parts.items()}
 
 
 def _judge(workspace: Workspace, known: Known, chosen: tuple[str, ...],
@@ -268,7 +367,10 @@ def record_drift(workspace: Workspace, report: DriftReport) -> str:
                 w.reference_snapshot))
     settings = {"window": report.window, "regime": report.regime,
                 "features": list(report.features), "notes": list(report.notes),
-                "thresholds": report.thresholds}
+                "thresholds": report.thresholds,
+                # the parts of split windows (start, regime): the table has no column for it
+                "split": [[_naive(w.start).isoformat(), w.regime.label]
+                          for w in report.windows if w.split]}
     with workspace.store.write("drift") as tx:
         drift_sql.insert_run(tx, run_id, settings, window_rows, feature_rows)
     return run_id

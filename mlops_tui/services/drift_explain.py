@@ -10,7 +10,7 @@ import numpy as np
 from mlops_tui.core.drift import CATEGORICAL, FeatureDrift, WindowDrift
 from mlops_tui.core.errors import NotFoundError
 from mlops_tui.core.names import not_found
-from mlops_tui.core.regimes import SUBWINDOWS, parse_window
+from mlops_tui.core.regimes import SUBWINDOWS
 from mlops_tui.services.drift_compute import compute_drift
 from mlops_tui.services.drift_inputs import (
     aligned,
@@ -19,6 +19,7 @@ from mlops_tui.services.drift_inputs import (
     count_plan,
     counts_cache,
     read_known,
+    window_spec,
 )
 from mlops_tui.services.references import profile_problem
 from mlops_tui.services.workspace import Workspace
@@ -40,11 +41,12 @@ class Explanation:
 
 
 def explain(workspace: Workspace, window_start: datetime, feature: str,
-            max_bins: int = 20) -> Explanation:
-    """Histogram of `feature` in the window starting at (or containing) `window_start`."""
+            max_bins: int = 20, regime: str | None = None) -> Explanation:
+    """Histogram of `feature` in the window starting at (or containing) `window_start`; of
+    a window split at a regime switch, `regime`'s part (default: the first)."""
     if feature not in workspace.config.data.features:
         raise not_found("feature", feature, list(workspace.config.data.features))
-    window = parse_window(workspace.config.data.window)
+    window = window_spec(workspace.config.data, read_known(workspace).ranges)
     moment = window_start if window_start.tzinfo else window_start.replace(tzinfo=UTC)
     start = aligned(window, moment) if not window.rows else None
     until = start + timedelta(microseconds=window.period_us) if start else None
@@ -53,6 +55,11 @@ def explain(workspace: Workspace, window_start: datetime, feature: str,
     matches = [w for w in report.windows if w.start <= moment < w.end or w.start == moment]
     if not matches:
         raise NotFoundError(f"no window starts at or contains {moment.isoformat()}")
+    if regime is not None and any(w.split for w in matches):
+        matches = [w for w in matches if not w.split or w.regime.regime == regime]
+        if not matches:
+            raise NotFoundError(f"the window at {moment.isoformat()} has no part of regime "
+                                f"{regime}")
     found = matches[0]
     result = found.features[feature]
     known = read_known(workspace)
@@ -62,11 +69,17 @@ def explain(workspace: Workspace, window_start: datetime, feature: str,
     if fp is None or profile_problem(fp):
         return Explanation(found, feature, result.test, (), (), (), result,
                            note=result.reason or "no reference profile")
-    plan = count_plan({profile.snapshot: profile}, (feature,), None)
-    counts = counts_sql.window_counts(known.files, workspace.config.data, window, plan,
-                                      since=found.start if not window.rows else None,
-                                      until=found.end if not window.rows else None,
-                                      cache=counts_cache(workspace))
+    if found.split:  # the part's rows only: those of its regime label
+        plan = count_plan({profile.snapshot: profile}, (feature,), known.regimes)
+        code = known.regimes.index(found.regime.regime) + 1 if found.regime.regime else 0
+        counts = counts_sql.regime_counts(known.files, workspace.config.data, window, plan,
+                                          code, [(found.start, found.end)])
+    else:
+        plan = count_plan({profile.snapshot: profile}, (feature,), None)
+        counts = counts_sql.window_counts(known.files, workspace.config.data, window, plan,
+                                          since=found.start if not window.rows else None,
+                                          until=found.end if not window.rows else None,
+                                          cache=counts_cache(workspace))
     if counts is None:
         raise NotFoundError(f"no observations in the window at {found.start.isoformat()}")
     if window.rows:  # row windows are numbered from the first row: keep this one's subs

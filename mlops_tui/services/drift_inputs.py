@@ -134,6 +134,20 @@ def overlapping(known: Known, since: datetime | None, until: datetime | None) ->
             or ((low is None or last >= low) and (high is None or first < high))]
 
 
+def first_observation(ranges) -> datetime | None:
+    """The first observation of the first batch ingested (batches in ingest order): what
+    `window_origin` anchors to, so a later batch, even one with earlier rows, never moves
+    the windows already seen."""
+    return next((low for _, low, _ in ranges if low is not None), None)
+
+
+def window_spec(contract, ranges) -> WindowSpec:
+    """`[data] window` on the grid `[data] window_origin` fixes for this store."""
+    origin = regime_core.window_origin(contract.window_origin, contract.window,
+                                       first_observation(ranges))
+    return regime_core.parse_window(contract.window, origin)
+
+
 def aligned(window: WindowSpec, moment: datetime | None) -> datetime | None:
     """Period windows start at a window boundary, so no window is cut in two."""
     if moment is None:

@@ -43,22 +43,25 @@ def latest_drift(workspace: Workspace) -> DriftReport | None:
         run_id, computed_at, settings = latest
         window_rows = drift_sql.run_windows(tx, run_id)
         feature_rows = drift_sql.run_features(tx, run_id)
-    by_start: dict[datetime, dict[str, FeatureDrift]] = {}
+    # a split window's parts share its start: features are keyed by start and regime
+    by_start: dict[tuple[datetime, str | None], dict[str, FeatureDrift]] = {}
+    split = {(start, regime) for start, regime in settings.get("split", [])}
     for row in feature_rows:
-        by_start.setdefault(row[2], {})[row[4]] = FeatureDrift(
+        by_start.setdefault((row[2], row[1]), {})[row[4]] = FeatureDrift(
             feature=row[4], test=row[5], statistic=row[6], p_value=row[11], threshold=row[7],
             verdict=row[8], reason=row[9])
     windows = []
     for row in window_rows:
         (_, start, end, rows, regime, method, distance, mixed, warning, version, basis,
          snapshot, share, verdict, serving, metric, value, labelled) = row
+        name = None if mixed or regime == UNKNOWN else regime
         windows.append(WindowDrift(
             start=start.replace(tzinfo=UTC), end=end.replace(tzinfo=UTC), rows=rows,
-            regime=WindowRegime(None if mixed or regime == UNKNOWN else regime,
-                                method, distance, mixed, warning),
+            regime=WindowRegime(name, method, distance, mixed, warning),
             reference=ReferenceChoice(version, basis), reference_snapshot=snapshot,
-            features=by_start.get(start, {}), drift_share=share, verdict=verdict,
-            metric=WindowMetric(serving, metric, value, labelled) if metric else None))
+            features=by_start.get((start, name), {}), drift_share=share, verdict=verdict,
+            metric=WindowMetric(serving, metric, value, labelled) if metric else None,
+            split=(start.isoformat(), regime) in split))
     return DriftReport(settings.get("window", ""), tuple(settings.get("features", ())), windows,
                        computed_at.replace(tzinfo=UTC), settings.get("regime"),
                        tuple(settings.get("notes", ())), settings.get("thresholds", {}), run_id)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mlops_tui.core.errors import DiskFullError, UsageError
 from mlops_tui.core.names import shown_column, validate_name
-from mlops_tui.core.regimes import parse_window, window_count
+from mlops_tui.core.regimes import parse_window, window_count, window_origin
 from mlops_tui.services.workspace import Workspace
 from mlops_tui.store import labels as label_sql
 from mlops_tui.store import observations as observation_sql
@@ -148,7 +148,8 @@ def _raise_if_full(error: BaseException, workspace: Workspace, source: Path) -> 
 
 
 def _check_window_count(workspace: Workspace, source: Path, staged: observation_sql.StagedBatch,
-                        held: tuple[int, int, datetime | None, datetime | None]) -> None:
+                        held: tuple[int, int, datetime | None, datetime | None],
+                        previous: list) -> None:
     """A window too small for the history would make drift cut millions of windows."""
     contract = workspace.config.data
     _, rows, low, high = held
@@ -156,7 +157,10 @@ def _check_window_count(workspace: Workspace, source: Path, staged: observation_
     if not times:
         return
     first, last = min(times), max(times)
-    spec = parse_window(contract.window)
+    # the grid drift will cut: anchored to the first batch, else to this one
+    anchor = next((low for _, low, _ in previous if low is not None), staged.time_min)
+    spec = parse_window(contract.window,
+                        window_origin(contract.window_origin, contract.window, anchor))
     count = window_count(spec, first, last, rows + staged.rows)
     if count <= contract.max_windows:
         return
@@ -198,7 +202,7 @@ def ingest_file(workspace: Workspace, source: Path, now: datetime | None = None
         staged = observation_sql.stage_batch(source, contract, temp, previous, now=now)
         for regime in staged.regimes:
             validate_name(regime, f"regime (in column {contract.regime_column} of {source})")
-        _check_window_count(workspace, source, staged, held)
+        _check_window_count(workspace, source, staged, held, previous)
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)

@@ -41,7 +41,9 @@ def _summaries(workspace: Workspace) -> tuple[list[RegimeSummary], list[WindowDr
                                       if w.regime.regime})
     out = []
     for name in names:
-        mine = [w for w in report.windows if w.regime.regime == name and not w.regime.mixed]
+        # whole windows: a split window's parts are counted once, as mixed
+        mine = [w for w in report.windows if w.regime.regime == name and not w.regime.mixed
+                and not w.split]
         distances = [w.regime.distance for w in mine if w.regime.distance is not None]
         version, champion, profile = references.get(name, (None, False, None))
         out.append(RegimeSummary(
@@ -59,9 +61,10 @@ def list_regimes(workspace: Workspace) -> tuple[list[RegimeSummary], dict[str, i
     """Every regime with its reference and how many windows were identified as it; plus
     the count of mixed and unknown windows."""
     summaries, windows, _ = _summaries(workspace)
-    other = {"mixed": sum(1 for w in windows if w.regime.mixed),
+    other = {"mixed": sum(1 for w in windows if w.regime.mixed)
+             + len({w.start for w in windows if w.split}),
              UNKNOWN: sum(1 for w in windows if not w.regime.mixed and not w.regime.regime
-                          and w.rows > 0)}
+                          and w.rows > 0 and not w.split)}
     return summaries, other
 
 

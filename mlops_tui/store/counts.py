@@ -188,7 +188,7 @@ def _cache_names(plan: CountPlan) -> dict[str, str]:
 def _cached(file: Path, contract: DataContract, window: WindowSpec, plan: CountPlan,
             cache: Path) -> WindowCounts | None:
     names = _cache_names(plan)
-    path = cache / f"{file.stem}-{window.text}.npz"
+    path = cache / f"{file.stem}-{window.key}.npz"
     stored: dict[str, np.ndarray] = {}
     if path.exists():
         try:
@@ -228,9 +228,29 @@ def _cached(file: Path, contract: DataContract, window: WindowSpec, plan: CountP
         stored[names["r:"]].astype(np.float64) if "r:" in names else None)
 
 
+def regime_counts(files: Sequence[Path], contract: DataContract, window: WindowSpec,
+                  plan: CountPlan, code: int,
+                  spans: Sequence[tuple[datetime, datetime]]) -> WindowCounts | None:
+    """Like `window_counts`, of the rows in the [start, end) `spans` whose regime label has
+    `code` (0: a label the store does not know, 1.. `plan.regime_labels`): one regime's part
+    of windows that span a switch. Period windows with a regime column only; not cached."""
+    if len(spans) > 64:  # a long OR costs more than scanning the rows between
+        spans = [(min(s for s, _ in spans), max(e for _, e in spans))]
+    return _scan(files, contract, window, plan, regime_code=code, spans=spans)
+
+
+def _regime_code_sql(column: str, labels: tuple[str, ...]) -> str:
+    """The regime label's code: 0 unknown, 1.. `labels`, len(labels) + 1 missing."""
+    col = _quote(column)
+    return (f"CAST(CASE WHEN {col} IS NULL THEN {len(labels) + 1} ELSE "
+            f"coalesce(list_position(?::VARCHAR[], CAST({col} AS VARCHAR)), 0) END "
+            f"AS INTEGER)")
+
+
 def _scan(files: Sequence[Path], contract: DataContract, window: WindowSpec,
           plan: CountPlan, *, since: datetime | None = None,
-          until: datetime | None = None) -> WindowCounts | None:
+          until: datetime | None = None, regime_code: int | None = None,
+          spans: Sequence[tuple[datetime, datetime]] = ()) -> WindowCounts | None:
     """One query over `files`: every row's sub-window and codes, counted with bincount."""
     if not files:
         return None
@@ -253,11 +273,8 @@ def _scan(files: Sequence[Path], contract: DataContract, window: WindowSpec,
                        f"AS INTEGER) AS {_quote('c:' + feature)}")
         params.append(list(categories))
     if contract.regime_column and plan.regime_labels is not None:
-        col = _quote(contract.regime_column)
         labels = plan.regime_labels
-        columns.append(f"CAST(CASE WHEN {col} IS NULL THEN {len(labels) + 1} ELSE "
-                       f"coalesce(list_position(?::VARCHAR[], CAST({col} AS VARCHAR)), 0) END "
-                       f"AS INTEGER) AS \"r:\"")
+        columns.append(f"{_regime_code_sql(contract.regime_column, labels)} AS \"r:\"")
         params.append(list(labels))
     ts = _quote(contract.timestamp_column)
     clauses, filter_params = [], []
@@ -267,6 +284,12 @@ def _scan(files: Sequence[Path], contract: DataContract, window: WindowSpec,
     if until is not None:
         clauses.append(f"{ts} < ?")
         filter_params.append(naive_utc(until))
+    if spans:
+        clauses.append("(" + " OR ".join(f"({ts} >= ? AND {ts} < ?)" for _ in spans) + ")")
+        filter_params += [naive_utc(m) for span in spans for m in span]
+    if regime_code is not None and contract.regime_column:
+        clauses.append(f"{_regime_code_sql(contract.regime_column, plan.regime_labels)} = ?")
+        filter_params += [list(plan.regime_labels), regime_code]
     where = " WHERE " + " AND ".join(clauses) if clauses else ""
     source = "read_parquet(?, union_by_name = true)"
     selected = ", ".join(["sub", *columns])

@@ -179,11 +179,12 @@ def pins(tx: Tx) -> list[tuple[str, str, int, bool, datetime, str, str]]:
 def drift_at(tx: Tx) -> dict[str, Any] | None:
     """The newest drift window in the store: the dataset verdict the drift engine recorded
     for it (drift_windows), else the verdict counts of its features (drift_results); None
-    when there are no drift results yet."""
+    when there are no drift results yet. Of a window split at a regime switch, the part
+    holding most rows."""
     row = tx.one(
         "SELECT w.regime, w.window_start, w.window_end, w.verdict, w.drift_share "
         "FROM drift_windows w JOIN drift_runs r ON r.run_id = w.run_id "
-        "ORDER BY r.computed_at DESC, w.window_end DESC LIMIT 1")
+        "ORDER BY r.computed_at DESC, w.window_end DESC, w.rows DESC, w.regime LIMIT 1")
     if row is not None:
         return {"regime": row[0], "window_start": rows.aware(row[1]),
                 "window_end": rows.aware(row[2]), "verdict": row[3], "drift_share": row[4]}

@@ -109,10 +109,13 @@ def report_for(workspace: Workspace, regime: str | None):
 
     recorded = latest_drift(workspace)
     if recorded is not None and recorded.regime in (None, regime):
-        windows = [w for w in recorded.windows if regime is None or (
-            w.regime.regime == regime and not w.regime.mixed)]
+        windows = [w for w in recorded.windows if not w.split and (regime is None or (
+            w.regime.regime == regime and not w.regime.mixed))]
         return replace(recorded, windows=windows), f"recorded {recorded.computed_at:%m-%d %H:%M}"
-    return compute_drift(workspace, regime=regime), "computed now (none recorded)"
+    # the grid has one column per window: the parts of split windows are for `drift show`
+    computed = compute_drift(workspace, regime=regime)
+    return replace(computed, windows=[w for w in computed.windows if not w.split]), \
+        "computed now (none recorded)"
 
 
 def serving_markers(workspace: Workspace, regime: str | None) -> tuple[DriftMarker, ...]:
@@ -178,7 +181,7 @@ def summaries_from_report(report) -> dict[str, RegimeDrift]:
     newest: dict[str, object] = {}
     for window in report.windows:
         regime = window.regime.regime
-        if regime is not None and not window.regime.mixed:
+        if regime is not None and not window.regime.mixed and not window.split:
             newest[regime] = window
     summaries = {}
     for regime, window in newest.items():
