@@ -161,6 +161,33 @@ def test_models_keeps_the_columns_an_operator_decides_on_and_marks_cut_text(plan
     run(scenario)
 
 
+@pytest.mark.parametrize("view", ["history", "models"])  # a RowTable and a PagedTable
+def test_j_k_g_and_shift_g_move_in_every_table(plant, view):
+    async def scenario():
+        app = make_app(plant)
+        async with app.run_test(size=(120, 35)) as pilot:
+            await settle(pilot)
+            await jump(pilot, view)
+            table = app.screen.focused
+
+            def row() -> int:
+                return table.cursor if hasattr(table, "total") else table.cursor_row
+
+            rows = table.total if hasattr(table, "total") else table.row_count
+            assert rows > 2 and row() == 0
+            await pilot.press("j", "j")
+            assert row() == 2
+            await pilot.press("k")
+            assert row() == 1
+            await pilot.press("G")
+            await settle(pilot)
+            assert row() == rows - 1
+            await pilot.press("g")
+            assert row() == 0
+
+    run(scenario)
+
+
 def test_question_mark_lists_the_keys_of_the_current_view(plant):
     async def scenario():
         app = make_app(plant)

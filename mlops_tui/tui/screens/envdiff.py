@@ -15,7 +15,7 @@ from mlops_tui.tui.screens.base import DashboardScreen
 from mlops_tui.tui.screens.lineage import resolve_version
 from mlops_tui.tui.text import CHANGE_SYMBOLS, VERDICT_SYMBOLS
 from mlops_tui.tui.widgets.status import Plain
-from mlops_tui.tui.widgets.tables import cells_text, selected_key
+from mlops_tui.tui.widgets.tables import RowTable, cells_text, selected_key
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class EnvDiffScreen(DashboardScreen):
     def compose_body(self) -> ComposeResult:
         yield Plain("loading…", id="env-verdict", classes="verdict")
         yield Plain("", id="env-reasons")
-        yield DataTable(id="env-table", cursor_type="row")
+        yield RowTable(id="env-table")
         yield Plain("", id="env-summary", classes="summary")
 
     def on_mount(self) -> None:

@@ -15,7 +15,7 @@ from mlops_tui.tui.actions import ActionContext
 from mlops_tui.tui.screens.base import DashboardScreen
 from mlops_tui.tui.text import clip, stamp
 from mlops_tui.tui.widgets.status import Plain
-from mlops_tui.tui.widgets.tables import refill, selected_key
+from mlops_tui.tui.widgets.tables import RowTable, refill, selected_key
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,10 @@ class HistoryScreen(DashboardScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="events-pane", classes="pane"):
             yield Plain("Deployment events", id="events-title", classes="pane-title")
-            yield DataTable(id="events", cursor_type="row")
+            yield RowTable(id="events")
         with Vertical(id="audit-pane", classes="pane"):
             yield Plain("Audit", id="audit-title", classes="pane-title")
-            yield DataTable(id="audit", cursor_type="row")
+            yield RowTable(id="audit")
 
     def on_mount(self) -> None:
         self.query_one("#events", DataTable).add_columns(

@@ -19,7 +19,7 @@ from mlops_tui.tui.messages import LogRead
 from mlops_tui.tui.screens.base import DashboardScreen
 from mlops_tui.tui.text import JOB_SYMBOLS, age, clip, stamp
 from mlops_tui.tui.widgets.status import Plain
-from mlops_tui.tui.widgets.tables import refill, selected_key
+from mlops_tui.tui.widgets.tables import RowTable, refill, selected_key
 
 LOG_TAIL_BYTES = 64 * 1024
 LOG_POLL_SECONDS = 0.3
@@ -46,7 +46,7 @@ class JobsScreen(DashboardScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="jobs-list-pane", classes="pane"):
             yield Plain("Jobs", id="jobs-list-title", classes="pane-title")
-            yield DataTable(id="jobs-table", cursor_type="row")
+            yield RowTable(id="jobs-table")
         with Vertical(id="log-pane", classes="pane"):
             yield Plain("Log", id="log-title", classes="pane-title")
             yield Log(id="job-log", auto_scroll=True)

@@ -19,7 +19,7 @@ from mlops_tui.tui.overview_data import OverviewData, RegimeSummary, fetch_overv
 from mlops_tui.tui.screens.base import DashboardScreen
 from mlops_tui.tui.text import JOB_SYMBOLS, age, sparkline, stamp, trend_arrow
 from mlops_tui.tui.widgets.status import Plain
-from mlops_tui.tui.widgets.tables import refill, selected_key
+from mlops_tui.tui.widgets.tables import RowTable, refill, selected_key
 
 LOWER_IS_BETTER = ("mae", "rmse")
 DRIFT_REFRESH_SECONDS = 60.0
@@ -50,16 +50,16 @@ class OverviewScreen(DashboardScreen):
         yield Plain("", id="serving-banner")  # serving/current behind the store
         with Vertical(id="serving-pane", classes="pane"):
             yield Plain("Serving", classes="pane-title")
-            yield DataTable(id="serving", cursor_type="row")
+            yield RowTable(id="serving")
         with Vertical(id="regimes-pane", classes="pane"):
             yield Plain("Regimes", classes="pane-title", id="regimes-title")
-            yield DataTable(id="regimes", cursor_type="row")
+            yield RowTable(id="regimes")
         with Vertical(id="jobs-pane", classes="pane"):
             yield Plain("Running jobs", classes="pane-title", id="jobs-title")
-            yield DataTable(id="running-jobs", cursor_type="row")
+            yield RowTable(id="running-jobs")
         with Vertical(id="recent-pane", classes="pane"):
             yield Plain("Recent serving changes", classes="pane-title")
-            yield DataTable(id="recent", cursor_type="row")
+            yield RowTable(id="recent")
         yield Plain("loading…", id="overview-summary", classes="summary")
 
     def on_mount(self) -> None:

@@ -1,13 +1,32 @@
-"""Small-table helpers: refill a DataTable in place, keeping the row under the cursor."""
+"""Small tables: a DataTable with the keys of k9s and vim (j/k, g/G, Home/End on rows),
+and helpers to refill one in place, keeping the row under the cursor."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from mlops_tui.tui.text import plain_text
+
+
+class RowTable(DataTable):
+    """A DataTable of rows; j/k move, g/G and Home/End go to the first and last row."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, id="table-down",
+                tooltip="Next row"),
+        Binding("k", "cursor_up", "Up", show=False, id="table-up", tooltip="Previous row"),
+        Binding("g,home", "scroll_top", "First row", show=False, id="table-first",
+                tooltip="The first row"),
+        Binding("G,end", "scroll_bottom", "Last row", show=False, id="table-last",
+                tooltip="The last row"),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", **kwargs)
 
 
 def cells_text(cells: Sequence[object]) -> list[Text]:
