@@ -52,8 +52,8 @@ class StatusHeader(Static):
                  f"runner {self.runner}"]
         if self.filter_text:
             parts.insert(2, f"filter {self.filter_text!r}")  # next to the view it narrows
-        if self.readonly:
-            parts.append("READ-ONLY")
+        if self.readonly:  # next to the view, so a narrow terminal never cuts it off
+            parts.insert(2, "READ-ONLY")
         return printable(" │ ".join(p for p in parts if p))
 
 
