@@ -65,6 +65,15 @@ def prepare(app, view: str):
         for fragment in expected:
             assert fragment in text, f"{view}: {fragment!r} not on screen:\n{text}"
         assert not error_modal_open(app), text
+        # A loaded machine has shown a table drawn at its header widths although its
+        # columns were measured (lines rendered before the measure, kept in the table's
+        # cache): draw every table afresh before the picture is taken.
+        from textual.widgets import DataTable
+
+        for table in app.screen.query(DataTable):
+            table._clear_caches()
+            table.refresh(layout=True)
+        await settle(pilot)
         assert "✗ unavailable" not in text and "STALE" not in text, text
 
     return run_before

@@ -79,7 +79,7 @@ def _toml_list(names: tuple[str, ...], key: str) -> str:
 
 def data_section(guess: Guess, source: str) -> list[str]:
     """The [data] keys init guessed, as mlops.toml lines (TOML strings are JSON strings)."""
-    lines = [f"# Guessed by mlops-tui init from the first {SAMPLE_ROWS:,} rows of {source}.",
+    lines = [f"# Guessed by mlops-tui init from the first {SAMPLE_ROWS:,} rows of {json.dumps(source)}.",  # a name may hold a newline
              f"id_column = {_string(guess.id_column)}",
              f"timestamp_column = {_string(guess.timestamp_column)}",
              f"label_column = {_string(guess.label_column)}"]

@@ -125,7 +125,7 @@ class LineageScreen(DashboardScreen):
     def action_context(self) -> ActionContext:
         version_id = self._highlighted_version()
         regime = self.root_node.attributes.get("regime") if self.root_node else None
-        return ActionContext(regime=regime or self.app.selected_regime, version_id=version_id)
+        return ActionContext(regime=regime, version_id=version_id)
 
     def action_env(self) -> None:
         version_id = self._highlighted_version()

@@ -306,7 +306,7 @@ class ModelsScreen(DashboardScreen):
 
     def action_context(self) -> ActionContext:
         version_id, regime = self._selected()
-        return ActionContext(regime=regime or self.app.selected_regime, version_id=version_id)
+        return ActionContext(regime=regime, version_id=version_id)
 
     def action_lineage(self) -> None:
         version_id, _ = self._selected()
