@@ -15,7 +15,7 @@ from mlops_tui.tui.screens.base import DashboardScreen
 from mlops_tui.tui.screens.lineage import resolve_version
 from mlops_tui.tui.text import CHANGE_SYMBOLS, VERDICT_SYMBOLS
 from mlops_tui.tui.widgets.status import Plain
-from mlops_tui.tui.widgets.tables import RowTable, cells_text, selected_key
+from mlops_tui.tui.widgets.tables import RowTable, add_rows, selected_key
 
 
 @dataclass(frozen=True)
@@ -143,10 +143,8 @@ class EnvDiffScreen(DashboardScreen):
             rows += [(f"={name}", ("=", "same", name, version, version, ""))
                      for name, version in self.data.identical]
             rows.sort(key=lambda row: row[1][2])
-        for key, cells in rows:
-            if needle and needle not in cells[2].lower():
-                continue
-            table.add_row(*cells_text(cells), key=key)
+        add_rows(table, [(key, cells) for key, cells in rows
+                         if not needle or needle in cells[2].lower()])
         if keep is not None and keep in table.rows:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
 

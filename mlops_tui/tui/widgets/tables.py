@@ -45,12 +45,29 @@ def selected_key(table: DataTable) -> str | None:
         return None
 
 
+def add_rows(table: DataTable, rows: Sequence[tuple[str, Sequence[object]]]) -> None:
+    """Add rows (key, cells) and widen the columns to their widest cell at once.
+
+    DataTable measures new rows on its next idle. A paint before that idle (a loaded
+    machine) caches the rows cut to the header widths, and the cache outlives the
+    measurement, so the table stayed cut until the cursor moved.
+    """
+    widest: dict[int, int] = {}
+    for key, cells in rows:
+        texts = cells_text(cells)
+        table.add_row(*texts, key=key)
+        for index, text in enumerate(texts):
+            widest[index] = max(widest.get(index, 0), text.cell_len)
+    for index, column in enumerate(table.ordered_columns):
+        if column.auto_width and index in widest:
+            column.content_width = max(column.content_width, widest[index])
+
+
 def refill(table: DataTable, rows: Sequence[tuple[str, Sequence[object]]]) -> None:
     """Replace the rows (key, cells) and put the cursor back on the same key if it is there."""
     keep = selected_key(table)
     table.clear()
-    for key, cells in rows:
-        table.add_row(*cells_text(cells), key=key)
+    add_rows(table, rows)
     keys = [key for key, _ in rows]
     if keep in keys:
         table.move_cursor(row=keys.index(keep), animate=False)
